@@ -1,0 +1,97 @@
+"""Structured logging: JSON lines in production, readable lines in development.
+
+Every line logged while a request is handled carries its `request_id`, including
+lines from the standard library loggers (uvicorn, SQLAlchemy) routed through structlog.
+"""
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client-sent id is kept only if it is short and plain, so it cannot forge log lines.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+logger = structlog.get_logger("request")
+
+
+def configure_logging(*, json: bool, level: str = "INFO") -> None:
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info
+            if json
+            else structlog.processors.ExceptionPrettyPrinter(),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # uvicorn's own handlers would print each line a second time, unstructured.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    # The middleware below logs each request with its id; uvicorn's access log would not.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class RequestContextMiddleware:
+    """Binds a request id to every log line and logs one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        incoming = headers.get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
+        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        status_code = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logger.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status_code,
+                duration_ms=round((time.perf_counter() - start) * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
