@@ -107,7 +107,9 @@ class SaasContext(ContextHook):
     """Derived values, so templates test one flag instead of repeating conditions."""
 
     def hook(self, context: dict[str, Any]) -> None:
-        if context.get("_copier_phase") == "prompt":
+        # The prompt phase has no answers yet; `copier update` renders the `_migrations`
+        # commands without the answers: nothing to derive in either.
+        if context.get("_copier_phase") == "prompt" or "worker" not in context:
             return
         worker = context["worker"]
         context["is_async"] = context["db_mode"] == "async"
