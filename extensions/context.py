@@ -51,7 +51,9 @@ DEPENDENCY_NAMES = frozenset(
     }
 )
 # Names that are legal but break tooling or read as a mistake.
-RESERVED_NAMES = frozenset({"test", "tests", "app_test", "src", "site", "setup", "main", "conftest"})
+RESERVED_NAMES = frozenset(
+    {"test", "tests", "app_test", "src", "site", "setup", "main", "conftest"}
+)
 
 PACKAGE_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -68,9 +70,9 @@ def package_name_problem(name: str) -> str:
     if name in sys.stdlib_module_names:
         return f'"{name}" is a standard library module; choose another package name.'
     if name in DEPENDENCY_NAMES:
-        return f'"{name}" is the name of a dependency of the project; choose another package name.'
+        return f'"{name}" is a dependency of the project; choose another package name.'
     if name in RESERVED_NAMES:
-        return f'"{name}" is reserved (it clashes with test or build tooling); choose another package name.'
+        return f'"{name}" clashes with test or build tooling; choose another package name.'
     return ""
 
 

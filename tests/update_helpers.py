@@ -1,0 +1,265 @@
+"""Helpers of the ``copier update`` tests: releases in a temporary clone, git, user edits.
+
+Tags may not travel with a clone, so the tests never rely on the repo's own tags: they clone
+the template, tag its first commit as the previous release, commit the working tree on top
+and tag it as the new release (the newest version of ``CHANGELOG.md``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import copier
+
+from tests import support
+
+PREVIOUS_RELEASE = "v0.1.0"
+GIT_IDENTITY = ["-c", "user.name=Update Test", "-c", "user.email=update@example.com"]
+# Parts of a template checkout that are not the template (mkdocs' site/, caches, venvs).
+_NOT_TEMPLATE = (".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache")
+_NOT_TEMPLATE_ROOT = ("site",)
+# What a tree comparison leaves out: git's data, environments, and .env (random secrets).
+_NOT_COMPARED = {".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+_CHANGELOG_VERSION = re.compile(r"^## \[(\d+\.\d+\.\d+)\]", re.MULTILINE)
+
+
+def git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *GIT_IDENTITY, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed in {cwd}:\n{result.stderr}")
+    return result.stdout
+
+
+def newest_version(changelog: Path) -> str:
+    """The newest released version in ``CHANGELOG.md``, as a tag: ``v0.2.0``."""
+    found = _CHANGELOG_VERSION.search(changelog.read_text(encoding="utf-8"))
+    if found is None:
+        raise AssertionError(f"{changelog} has no '## [X.Y.Z]' section")
+    return f"v{found[1]}"
+
+
+@dataclass(frozen=True)
+class Releases:
+    """A clone of the template with two release tags."""
+
+    repo: Path
+    previous: str
+    new: str
+
+
+def make_releases(source: Path, destination: Path) -> Releases:
+    """Clone ``source``; tag its first commit as the previous release and its working tree,
+    committed on top, as the new one."""
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(source), str(destination)], check=True
+    )
+    for child in destination.iterdir():
+        if child.name == ".git":
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    for child in source.iterdir():
+        if child.name in _NOT_TEMPLATE or child.name in _NOT_TEMPLATE_ROOT:
+            continue
+        target = destination / child.name
+        if child.is_dir() and not child.is_symlink():
+            shutil.copytree(child, target, ignore=shutil.ignore_patterns(*_NOT_TEMPLATE))
+        else:
+            shutil.copy2(child, target, follow_symlinks=False)
+    git(destination, "add", "--all")
+    git(destination, "commit", "--quiet", "--allow-empty", "-m", "The working tree")
+    new = newest_version(destination / "CHANGELOG.md")
+    tags = set(git(destination, "tag", "--list").split())
+    if PREVIOUS_RELEASE not in tags:
+        first = git(destination, "rev-list", "--max-parents=0", "HEAD").split()[-1]
+        git(destination, "tag", PREVIOUS_RELEASE, first)
+    git(destination, "tag", "--force", "-a", new, "-m", new)  # as docs/contributing.md says
+    return Releases(destination, PREVIOUS_RELEASE, new)
+
+
+def render_release(
+    releases: Releases, ref: str, destination: Path, answers: Mapping[str, Any]
+) -> Path:
+    """Render ``ref`` of the clone into a new git repository with one commit."""
+    support.render(releases.repo, destination, answers, vcs_ref=ref)
+    git(destination, "init", "--quiet", "--initial-branch=main")
+    commit_all(destination, "Rendered from the template")
+    return destination
+
+
+def update(project: Path, ref: str, data: Mapping[str, Any] | None = None) -> None:
+    """``copier update --trust --defaults`` to ``ref``, optionally changing answers."""
+    copier.run_update(
+        str(project),
+        data=dict(data or {}),
+        overwrite=True,
+        unsafe=True,
+        defaults=True,
+        quiet=True,
+        vcs_ref=ref,
+        skip_answered=True,
+    )
+
+
+def commit_all(project: Path, message: str) -> None:
+    git(project, "add", "--all")
+    git(project, "commit", "--quiet", "--allow-empty", "-m", message)
+
+
+def porcelain(project: Path) -> str:
+    return git(project, "status", "--porcelain", "--untracked-files=all")
+
+
+def conflicts(project: Path) -> list[str]:
+    """``.rej`` files and conflict markers: a conflicting update still exits 0."""
+    found: list[str] = []
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if _NOT_COMPARED & set(relative.parts) or not path.is_file():
+            continue
+        if path.name.endswith(".rej"):
+            found.append(f"{relative}: rejected hunks")
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.startswith(("<<<<<<<", ">>>>>>>")):
+                found.append(f"{relative}:{number}: conflict marker {line!r}")
+    return found
+
+
+def tree(project: Path, leave_out: tuple[str, ...] = (".env",)) -> dict[str, bytes]:
+    """Every file of a project (relative path -> content), minus git and environments."""
+    files: dict[str, bytes] = {}
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project)
+        if _NOT_COMPARED & set(relative.parts) or not path.is_file():
+            continue
+        if relative.as_posix() in leave_out:
+            continue
+        files[relative.as_posix()] = path.read_bytes()
+    return files
+
+
+def tree_difference(actual: dict[str, bytes], expected: dict[str, bytes]) -> list[str]:
+    """What differs between two trees, one line per path."""
+    lines = [f"only after the update: {p}" for p in sorted(actual.keys() - expected.keys())]
+    lines += [f"only in the fresh render: {p}" for p in sorted(expected.keys() - actual.keys())]
+    lines += [
+        f"differs: {p}" for p in sorted(actual.keys() & expected.keys()) if actual[p] != expected[p]
+    ]
+    return lines
+
+
+def read_env(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+# ------------------------------------------------------------------------- user edits
+#
+# The typical edits of a user, as (path, old text, new text) replacements plus new files,
+# so that the same edits can be made on an updated project and on a fresh render.
+
+HELLO_ROUTE = '''\
+"""A route module of the user's own."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/hello", tags=["hello"])
+
+
+@router.get("/")
+def hello() -> dict[str, str]:
+    return {"hello": "world"}
+'''
+
+HELLO_TEST = """\
+from {package}.api.v1.routes.hello import hello
+
+
+def test_hello() -> None:
+    assert hello() == {{"hello": "world"}}
+"""
+
+# The user mounts the new router in main.py, next to the template's own routers.
+MAIN_IMPORT_OLD = "from {package}.api.v1.routes import health\n"
+MAIN_IMPORT_NEW = "from {package}.api.v1.routes import health, hello\n"
+MAIN_MOUNT_OLD = "    app.include_router(api_router, prefix=API_V1_PREFIX)\n"
+MAIN_MOUNT_NEW = (
+    "    app.include_router(api_router, prefix=API_V1_PREFIX)\n"
+    "    app.include_router(hello.router, prefix=API_V1_PREFIX)\n"
+)
+
+README_OLD = (
+    "You need [uv](https://docs.astral.sh/uv/) and a PostgreSQL server; `DATABASE_URL` in `.env`\n"
+    "points at it (`docker compose up -d db` starts one).\n"
+)
+README_NEW = (
+    "Acme's own set-up: ask #platform for a database, put its URL in `.env` as\n"
+    "`DATABASE_URL`, and run the two commands below.\n"
+)
+SETTING_OLD = "DB_POOL_SIZE: int = Field(default=10, ge=1)"
+SETTING_NEW = "DB_POOL_SIZE: int = Field(default=25, ge=1)"
+DEPENDENCY_ANCHOR = '    "structlog>=24.4",\n'
+DEPENDENCY_NEW = '    "structlog>=24.4",\n    "tenacity>=9.0",\n'
+
+
+def _replace_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    if text.count(old) != 1:
+        raise AssertionError(f"{path}: expected {old!r} exactly once")
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def make_user_edits(project: Path, package: str) -> None:
+    """A new route module (and its test), an edited setting, a new dependency, a README
+    paragraph of the user's own."""
+    routes = project / package / "api" / "v1" / "routes"
+    (routes / "hello.py").write_text(HELLO_ROUTE, encoding="utf-8")
+    main = project / package / "main.py"
+    _replace_once(
+        main, MAIN_IMPORT_OLD.format(package=package), MAIN_IMPORT_NEW.format(package=package)
+    )
+    _replace_once(main, MAIN_MOUNT_OLD, MAIN_MOUNT_NEW)
+    (project / "tests" / "test_hello.py").write_text(
+        HELLO_TEST.format(package=package), encoding="utf-8"
+    )
+    _replace_once(project / package / "core" / "config.py", SETTING_OLD, SETTING_NEW)
+    _replace_once(project / "pyproject.toml", DEPENDENCY_ANCHOR, DEPENDENCY_NEW)
+    _replace_once(project / "README.md", README_OLD, README_NEW)
+
+
+def missing_user_edits(project: Path, package: str) -> list[str]:
+    """The user edits that are not (all) in ``project``."""
+    expected = {
+        f"{package}/api/v1/routes/hello.py": [HELLO_ROUTE],
+        f"{package}/main.py": [MAIN_IMPORT_NEW.format(package=package), MAIN_MOUNT_NEW],
+        "tests/test_hello.py": [HELLO_TEST.format(package=package)],
+        f"{package}/core/config.py": [SETTING_NEW],
+        "pyproject.toml": [DEPENDENCY_NEW],
+        "README.md": [README_NEW],
+    }
+    missing = []
+    for relative, texts in expected.items():
+        path = project / relative
+        content = path.read_text(encoding="utf-8") if path.is_file() else ""
+        missing += [
+            f"{relative}: lost {text.strip().splitlines()[0]!r}..."
+            for text in texts
+            if text not in content
+        ]
+    return missing

@@ -1,0 +1,80 @@
+"""The one list of supported variants, derived from ``copier.yml``'s choices.
+
+Every combination of ``db_mode`` x ``auth`` x ``worker`` is a supported variant
+(2 x 2 x 5 = 20). Each test that needs "all variants" uses :data:`VARIANTS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# THE switch: the worker choices the template implements so far. Variants of the other
+# workers exist in ALL_VARIANTS but are not collected until their worker is listed here.
+# Issue 3 adds the workers; when it lands, this becomes every worker choice (or goes away).
+IMPLEMENTED_WORKERS: frozenset[str] = frozenset({"none"})
+
+# Answers shared by every rendered project; everything else keeps its default.
+BASE_ANSWERS: dict[str, Any] = {"project_name": "Acme Cloud", "python_version": "3.12"}
+PACKAGE_NAME = "acme_cloud"  # derived from BASE_ANSWERS["project_name"]
+
+
+def load_questions(template_root: Path = REPO_ROOT) -> dict[str, Any]:
+    """The questions of ``copier.yml`` (configuration keys, starting with ``_``, left out)."""
+    data = yaml.safe_load((template_root / "copier.yml").read_text(encoding="utf-8"))
+    return {key: value for key, value in data.items() if not key.startswith("_")}
+
+
+def choices(question: str, template_root: Path = REPO_ROOT) -> list[Any]:
+    """The values a choice question accepts (copier allows a list or a label -> value map)."""
+    spec = load_questions(template_root)[question]
+    if spec.get("type") == "bool":
+        return [True, False]
+    raw = spec["choices"]
+    values = list(raw.values()) if isinstance(raw, dict) else list(raw)
+    # A choice may itself be a mapping with a "value" key (copier's extended form).
+    return [value["value"] if isinstance(value, dict) else value for value in values]
+
+
+@dataclass(frozen=True)
+class Variant:
+    db_mode: str
+    auth: bool
+    worker: str
+
+    @property
+    def id(self) -> str:
+        """Reads like the answers: ``async-auth-none``, ``sync-noauth-celery``."""
+        return f"{self.db_mode}-{'auth' if self.auth else 'noauth'}-{self.worker}"
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        return {
+            **BASE_ANSWERS,
+            "db_mode": self.db_mode,
+            "auth": self.auth,
+            "worker": self.worker,
+        }
+
+    @property
+    def implemented(self) -> bool:
+        return self.worker in IMPLEMENTED_WORKERS
+
+
+ALL_VARIANTS: list[Variant] = [
+    Variant(db_mode, auth, worker)
+    for db_mode in choices("db_mode")
+    for auth in choices("auth")
+    for worker in choices("worker")
+]
+VARIANTS: list[Variant] = [variant for variant in ALL_VARIANTS if variant.implemented]
+VARIANTS_BY_ID: dict[str, Variant] = {variant.id: variant for variant in ALL_VARIANTS}
+
+PYTHON_VERSIONS: list[str] = [str(version) for version in choices("python_version")]
+# The variant that every python_version is rendered, installed and tested with.
+PYTHON_CHECK_VARIANT = VARIANTS_BY_ID["async-auth-none"]
