@@ -11,8 +11,11 @@ from tests.variants import ALL_VARIANTS, IMPLEMENTED_WORKERS, VARIANTS, choices
 
 
 def test_every_combination_is_a_variant() -> None:
-    assert len(ALL_VARIANTS) == 20
-    assert len({variant.id for variant in ALL_VARIANTS}) == 20
+    combinations = {(v.db_mode, v.auth, v.worker) for v in ALL_VARIANTS}
+    assert len(combinations) == 20  # db_mode x auth x worker
+    assert len({variant.id for variant in ALL_VARIANTS}) == len(ALL_VARIANTS)
+    rabbitmq = [v.id for v in ALL_VARIANTS if v.celery_broker == "rabbitmq"]
+    assert rabbitmq == ["async-auth-celery-rabbitmq", "sync-noauth-celery-rabbitmq"]
     assert {"async-auth-none", "sync-noauth-celery", "async-noauth-procrastinate"} <= {
         variant.id for variant in ALL_VARIANTS
     }

@@ -9,6 +9,7 @@ worker, in order. A stage whose prerequisite failed errors at once with the reas
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,10 +18,12 @@ import sys
 import time
 import tomllib
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +32,7 @@ from tests.variants import PACKAGE_NAME, VARIANTS, Variant
 
 PYTHON = "3.12"  # the interpreter every variant is installed and tested with
 BOOT_TIMEOUT = 30.0  # seconds until /health must answer
+WORKER_TIMEOUT = 60.0  # seconds until an enqueued job must be finished
 
 pytestmark = [pytest.mark.variant]
 
@@ -40,11 +44,17 @@ class Rendered:
     error: BaseException | None = None
 
 
+# Worker variants first: they are the slowest (better spread over xdist workers), and the
+# worker stage's parameter list is then a prefix of this one, so each variant keeps one
+# parameter index and pytest keeps its stages together and in order.
+STAGE_VARIANTS = sorted(VARIANTS, key=lambda variant: variant.worker == "none")
+WORKER_VARIANTS = [variant for variant in STAGE_VARIANTS if variant.worker != "none"]
+
 # Every stage is parametrized by variant this way: module scope makes pytest run all stages
 # of one variant before the next (and render it once); the mark keeps them on one worker.
 each_variant = pytest.mark.parametrize(
     "rendered",
-    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in VARIANTS],
+    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in STAGE_VARIANTS],
     indirect=True,
     scope="module",
 )
@@ -235,13 +245,76 @@ def test_boot(environment: Path, services: dict[str, str], rendered: Rendered) -
             _stop(server)
 
 
-# Stage h (issue 3, not implemented yet): worker round trip. For variants with a worker:
-# start the real worker process (`<package>.worker` entry point) beside uvicorn, then
-# POST /api/v1/jobs/example?name=..&duration=.. and poll GET /api/v1/jobs/{job_id}/status
-# until it reports the job done (bounded), with REDIS_URL / RABBITMQ_URL from
-# support.SERVICE_ENV and the `redis` / `rabbitmq` fixtures for reachability. Add it here as
-# `def test_worker(environment, services, rendered)` (skipped for worker == "none" by not
-# being parametrized for it), after test_boot so the timing table shows it as a column.
+def worker_command(worker: str, env: dict[str, str]) -> list[str]:
+    """The real worker process of each queue, as the generated README documents it."""
+    commands = {
+        "celery": ["celery", "-A", f"{PACKAGE_NAME}.worker.celery_app", "worker",
+                   "--loglevel=INFO", "--concurrency=2"],
+        "rq": ["rq", "worker", "--url", env["REDIS_URL"], "--with-scheduler", env["JOB_QUEUE"]],
+        "taskiq": ["taskiq", "worker", f"{PACKAGE_NAME}.worker.broker:broker",
+                   f"{PACKAGE_NAME}.worker.tasks"],
+        "procrastinate": ["procrastinate", f"--app={PACKAGE_NAME}.worker.app.app", "worker"],
+    }  # fmt: skip
+    return ["uv", "run", "--no-sync", *commands[worker]]
+
+
+each_worker_variant = pytest.mark.parametrize(
+    "rendered",
+    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in WORKER_VARIANTS],
+    indirect=True,
+    scope="module",
+)
+
+
+@each_worker_variant
+def test_worker(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
+    """h. A job enqueued over HTTP (real uvicorn) is processed by the real worker process."""
+    variant = rendered.variant
+    with support.temporary_database(support.database_name(variant.id, "worker")) as url:
+        env = support.clean_env(
+            {
+                "DATABASE_URL": url,
+                # A queue of this run's own on the shared broker.
+                "JOB_QUEUE": support.database_name(variant.id, "queue"),
+                "JOB_RETRY_DELAY": "0",
+                # procrastinate imports the app from the project, which is not installed.
+                "PYTHONPATH": ".",
+            }
+        )
+        uv_run(environment, "python", "-m", f"{PACKAGE_NAME}.prestart", env=env)
+        port = support.free_port()
+        base = f"http://127.0.0.1:{port}"
+        api = _start(
+            ["uv", "run", "--no-sync", "uvicorn", f"{PACKAGE_NAME}.main:app",
+             "--host", "127.0.0.1", "--port", str(port)],
+            environment, env, environment / "uvicorn.log",
+        )  # fmt: skip
+        worker = _start(
+            worker_command(variant.worker, env), environment, env, environment / "worker.log"
+        )
+        try:
+            status = _wait_for(f"{base}/health", api, BOOT_TIMEOUT)
+            assert status == 200, _boot_failure(
+                f"/health answered {status}", environment / "uvicorn.log"
+            )
+            headers = _login(base) if variant.auth else {}
+            job = _request(
+                "POST", f"{base}/api/v1/jobs/example?name=round-trip&duration=0", headers
+            )
+            assert job["status"] in {"queued", "running", "finished"}, job
+            deadline = time.monotonic() + WORKER_TIMEOUT
+            state: dict[str, object] = {}
+            while time.monotonic() < deadline:
+                state = _request("GET", f"{base}/api/v1/jobs/{job['job_id']}/status", headers)
+                if state["status"] in {"finished", "failed"}:
+                    break
+                time.sleep(0.5)
+            logs = (environment / "worker.log").read_text(errors="replace")
+            assert state.get("status") == "finished", f"job: {state}\n--- worker ---\n{logs}"
+            assert "round-trip" in str(state.get("result")), state
+        finally:
+            _stop(worker)
+            _stop(api)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -270,6 +343,49 @@ def _wait_for(url: str, server: subprocess.Popen[bytes], timeout: float) -> int 
             return status
         time.sleep(0.25)
     return status
+
+
+def _start(
+    command: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    print("$", " ".join(command), flush=True)
+    with log.open("w") as output:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: uv and the server end together
+        )
+
+
+def _request(
+    method: str, url: str, headers: dict[str, str], data: bytes | None = None
+) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our URL)
+        body: dict[str, Any] = json.loads(response.read())
+        return body
+
+
+def _login(base: str) -> dict[str, str]:
+    """Register a user and log in: the bearer header for the jobs endpoints."""
+    user = {"email": "worker@example.com", "password": "a long enough password", "full_name": "W"}
+    _request(
+        "POST",
+        f"{base}/api/v1/auth/register",
+        {"Content-Type": "application/json"},
+        json.dumps(user).encode(),
+    )
+    form = urllib.parse.urlencode({"username": user["email"], "password": user["password"]})
+    token = _request(
+        "POST",
+        f"{base}/api/v1/auth/login",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        form.encode(),
+    )["access_token"]
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _boot_failure(message: str, log: Path) -> str:

@@ -14,11 +14,6 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# THE switch: the worker choices the template implements so far. Variants of the other
-# workers exist in ALL_VARIANTS but are not collected until their worker is listed here.
-# Issue 3 adds the workers; when it lands, this becomes every worker choice (or goes away).
-IMPLEMENTED_WORKERS: frozenset[str] = frozenset({"none"})
-
 # Answers shared by every rendered project; everything else keeps its default.
 BASE_ANSWERS: dict[str, Any] = {"project_name": "Acme Cloud", "python_version": "3.12"}
 PACKAGE_NAME = "acme_cloud"  # derived from BASE_ANSWERS["project_name"]
@@ -41,25 +36,36 @@ def choices(question: str, template_root: Path = REPO_ROOT) -> list[Any]:
     return [value["value"] if isinstance(value, dict) else value for value in values]
 
 
+# Every worker choice is implemented; the set stays so that a new choice can be added to
+# copier.yml before its implementation lands (list only the implemented ones here then).
+IMPLEMENTED_WORKERS: frozenset[str] = frozenset(choices("worker"))
+
+
 @dataclass(frozen=True)
 class Variant:
     db_mode: str
     auth: bool
     worker: str
+    # Asked only when worker=celery; None keeps copier's default (redis).
+    celery_broker: str | None = None
 
     @property
     def id(self) -> str:
-        """Reads like the answers: ``async-auth-none``, ``sync-noauth-celery``."""
-        return f"{self.db_mode}-{'auth' if self.auth else 'noauth'}-{self.worker}"
+        """Reads like the answers: ``async-auth-none``, ``sync-noauth-celery-rabbitmq``."""
+        broker = f"-{self.celery_broker}" if self.celery_broker else ""
+        return f"{self.db_mode}-{'auth' if self.auth else 'noauth'}-{self.worker}{broker}"
 
     @property
     def answers(self) -> dict[str, Any]:
-        return {
+        answers = {
             **BASE_ANSWERS,
             "db_mode": self.db_mode,
             "auth": self.auth,
             "worker": self.worker,
         }
+        if self.celery_broker:
+            answers["celery_broker"] = self.celery_broker
+        return answers
 
     @property
     def implemented(self) -> bool:
@@ -71,6 +77,10 @@ ALL_VARIANTS: list[Variant] = [
     for db_mode in choices("db_mode")
     for auth in choices("auth")
     for worker in choices("worker")
+] + [
+    # celery's other broker (every other variant uses the default, redis), once per db_mode.
+    Variant("async", True, "celery", celery_broker="rabbitmq"),
+    Variant("sync", False, "celery", celery_broker="rabbitmq"),
 ]
 VARIANTS: list[Variant] = [variant for variant in ALL_VARIANTS if variant.implemented]
 VARIANTS_BY_ID: dict[str, Variant] = {variant.id: variant for variant in ALL_VARIANTS}
