@@ -282,28 +282,26 @@ def postgres_problem() -> str | None:
     return None
 
 
-def redis_problem() -> str | None:
+def _tcp_problem(service: str, port: int, greeting: bytes, answer_prefix: bytes) -> str | None:
+    """Send ``greeting`` to 127.0.0.1:``port``; why ``service`` cannot be used, or None."""
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=3) as sock:
-            sock.sendall(b"PING\r\n")
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+            sock.sendall(greeting)
             answer = sock.recv(64)
     except OSError as exc:
-        return f"Redis is not reachable at 127.0.0.1:6379: {exc}"
-    if not answer.startswith(b"+PONG"):
-        return f"Redis at 127.0.0.1:6379 answered {answer!r} to PING"
+        return f"{service} is not reachable at 127.0.0.1:{port}: {exc}"
+    if not answer.startswith(answer_prefix):
+        return f"{service} at 127.0.0.1:{port} answered {answer!r} to {greeting!r}"
     return None
+
+
+def redis_problem() -> str | None:
+    return _tcp_problem("Redis", 6379, b"PING\r\n", b"+PONG")
 
 
 def rabbitmq_problem() -> str | None:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=3) as sock:
-            sock.sendall(b"AMQP\x00\x00\x09\x01")
-            answer = sock.recv(8)
-    except OSError as exc:
-        return f"RabbitMQ is not reachable at 127.0.0.1:5672: {exc}"
-    if not answer.startswith(b"\x01"):  # a method frame: connection.start
-        return f"RabbitMQ at 127.0.0.1:5672 answered {answer!r} to the AMQP header"
-    return None
+    # The AMQP 0-9-1 protocol header; a broker answers with a method frame (connection.start).
+    return _tcp_problem("RabbitMQ", 5672, b"AMQP\x00\x00\x09\x01", b"\x01")
 
 
 def database_name(*parts: str) -> str:
