@@ -198,9 +198,13 @@ def test_pytest(environment: Path, services: dict[str, str], rendered: Rendered)
     name = support.database_name(rendered.variant.id, "pytest")
     env = support.clean_env({"DATABASE_URL": support.database_url(name)})
     try:
-        uv_run(environment, "pytest", "-q", "-p", "no:cacheprovider", env=env)
+        result = uv_run(environment, "pytest", "-q", "-rs", "-p", "no:cacheprovider", env=env)
     finally:
         support.drop_database(name)
+    # A test the project skipped was not run: report it as this stage's skip (a failure in CI).
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("SKIPPED")]
+    if skipped:
+        pytest.skip("the project's suite skipped tests:\n" + "\n".join(skipped))
 
 
 @each_variant
