@@ -281,8 +281,6 @@ def test_worker(environment: Path, services: dict[str, str], rendered: Rendered)
                 # A queue of this run's own on the shared broker.
                 "JOB_QUEUE": support.database_name(variant.id, "queue"),
                 "JOB_RETRY_DELAY": "0",
-                # procrastinate imports the app from the project, which is not installed.
-                "PYTHONPATH": ".",
             }
         )
         uv_run(environment, "python", "-m", f"{PACKAGE_NAME}.prestart", env=env)
