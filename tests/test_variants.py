@@ -145,6 +145,17 @@ def test_render(rendered: Rendered) -> None:
     assert not problems, "\n".join(problems)
     assert (rendered.path / PACKAGE_NAME / "main.py").is_file()
     assert (rendered.path / ".copier-answers.yml").is_file()
+    # compose.yaml and the CI workflow against their published schemas (no Docker engine here).
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    for schema, file in [
+        ("vendor.compose-spec", "compose.yaml"),
+        ("vendor.github-workflows", ".github/workflows/ci.yml"),
+    ]:
+        support.run(
+            [checker, "--builtin-schema", schema, rendered.path / file],
+            cwd=rendered.path,
+            env=dict(os.environ),
+        )
 
 
 @each_variant
