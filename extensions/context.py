@@ -14,8 +14,9 @@ import unicodedata
 from typing import Any
 
 from copier_template_extensions import ContextHook
-from jinja2 import Environment
+from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
+from jinja2.runtime import Context
 
 # Distributions a generated project can depend on: a package of the same name would
 # shadow them (``import fastapi`` would import the project itself).
@@ -94,6 +95,72 @@ def random_secret(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+# The module of a worker variant that holds the queue's adapter and the worker's app.
+WORKER_MODULE = "worker.queue"
+
+
+def worker_command(
+    worker: str, package: str, *, redis_url: str = "$REDIS_URL", queue: str = "$JOB_QUEUE"
+) -> list[str]:
+    """The command that starts a real worker process of ``worker``, as a list of arguments.
+
+    The one place that spells it: the generated README, compose.yaml and test suite, and the
+    template's own tests, all read it from here. rq's CLI has no app to read the settings
+    from, so its Redis URL and queue name are arguments (spelled as the caller needs them).
+    """
+    module = f"{package}.{WORKER_MODULE}"
+    commands = {
+        "celery": ["celery", "-A", module, "worker", "--loglevel=INFO"],
+        "rq": [
+            "rq",
+            "worker",
+            f"--worker-class={module}.Worker",
+            "--url",
+            redis_url,
+            "--with-scheduler",
+            queue,
+        ],
+        "taskiq": ["taskiq", "worker", f"{module}:broker"],
+        "procrastinate": ["procrastinate", f"--app={module}.app", "worker"],
+    }
+    if worker not in commands:
+        raise ValueError(f"no worker process for worker={worker!r}")
+    return commands[worker]
+
+
+def mode_tokens(is_async: bool) -> dict[str, str]:
+    """The few words in which async and sync code differ, so one template writes both.
+
+    ``{{ async_ }}def get(session: {{ Session }}) -> Item:`` and ``{{ await_ }}session.get(...)``
+    render as hand-written code for either mode.
+    """
+    if is_async:
+        return {
+            "async_": "async ",
+            "await_": "await ",
+            "Session": "AsyncSession",
+            "Engine": "AsyncEngine",
+            "Iterator": "AsyncIterator",
+            "contextmanager": "asynccontextmanager",
+            "session_module": "sqlalchemy.ext.asyncio",
+        }
+    return {
+        "async_": "",
+        "await_": "",
+        "Session": "Session",
+        "Engine": "Engine",
+        "Iterator": "Iterator",
+        "contextmanager": "contextmanager",
+        "session_module": "sqlalchemy.orm",
+    }
+
+
+@pass_context
+def _worker_command_of_context(context: Context, **spelling: str) -> list[str]:
+    """Jinja global: ``worker_command(redis_url=..., queue=...)`` for the rendered variant."""
+    return worker_command(context["worker"], context["package_name"], **spelling)
+
+
 class SaasHelpers(Extension):
     """Filters and globals used by ``copier.yml`` and the templates."""
 
@@ -103,21 +170,37 @@ class SaasHelpers(Extension):
         environment.filters["regex_search"] = regex_search
         environment.globals["package_name_problem"] = package_name_problem
         environment.globals["random_secret"] = random_secret
+        environment.globals["worker_command"] = _worker_command_of_context
+
+
+def derived_values(answers: dict[str, Any]) -> dict[str, Any]:
+    """What the templates test instead of repeating conditions, derived from the answers.
+
+    The template's own tests call it too, so they never re-derive a value on their own.
+    """
+    worker = answers["worker"]
+    is_async = answers["db_mode"] == "async"
+    values: dict[str, Any] = {
+        "is_async": is_async,
+        "has_worker": worker != "none",
+        "uses_redis": worker in {"rq", "taskiq"}
+        or (worker == "celery" and answers.get("celery_broker", "redis") == "redis"),
+        "uses_rabbitmq": worker == "celery" and answers.get("celery_broker") == "rabbitmq",
+        "python_version_nodot": answers.get("python_version", "3.12").replace(".", ""),
+        **mode_tokens(is_async),
+    }
+    if worker != "none":
+        # The adapter class of `worker/queue.py` that the app factory wires.
+        values["queue_class"] = f"{worker.capitalize()}Queue"
+    return values
 
 
 class SaasContext(ContextHook):
-    """Derived values, so templates test one flag instead of repeating conditions."""
+    """Adds :func:`derived_values` to the rendering context."""
 
     def hook(self, context: dict[str, Any]) -> None:
         # The prompt phase has no answers yet; `copier update` renders the `_migrations`
         # commands without the answers: nothing to derive in either.
         if context.get("_copier_phase") == "prompt" or "worker" not in context:
             return
-        worker = context["worker"]
-        context["is_async"] = context["db_mode"] == "async"
-        context["has_worker"] = worker != "none"
-        context["uses_redis"] = worker in {"rq", "taskiq"} or (
-            worker == "celery" and context.get("celery_broker", "redis") == "redis"
-        )
-        context["uses_rabbitmq"] = worker == "celery" and context.get("celery_broker") == "rabbitmq"
-        context["python_version_nodot"] = context["python_version"].replace(".", "")
+        context.update(derived_values(context))

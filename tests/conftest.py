@@ -120,7 +120,17 @@ def rabbitmq() -> str:
 # Modules whose tests carry a variant (or a Python version) as their parameter id; their
 # test functions are the stages, in this order (columns of the table).
 TIMED_MODULES = {
-    "test_variants.py": ["render", "environment", "ruff", "mypy", "pytest", "alembic", "boot"],
+    "test_variants.py": [
+        "render",
+        "environment",
+        "ruff",
+        "mypy",
+        "pytest",
+        "alembic",
+        "boot",
+        "worker",
+        "guide",
+    ],
     "test_python.py": ["render_python", "interpreter"],
 }
 # xdist's loadgroup appends "@<group>" to node ids.

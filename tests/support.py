@@ -262,14 +262,6 @@ def free_port() -> int:
 # ---------------------------------------------------------------------------- services
 
 
-def port_open(host: str, port: int, timeout: float = 2.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def postgres_problem() -> str | None:
     """Why PostgreSQL on 127.0.0.1:5432 cannot be used, or None."""
     try:

@@ -9,7 +9,6 @@ from typing import Any
 import copier
 import pytest
 
-from tests import support
 from tests.variants import BASE_ANSWERS
 
 REFUSED = [
@@ -32,17 +31,19 @@ REFUSED = [
     [pytest.param(q, a, m, id=f"{q}={a!r}") for q, a, m in REFUSED],
 )
 def test_bad_answer_is_refused(
-    template_root: Path, tmp_path: Path, question: str, answer: str, message: str
+    copie: Any, template_root: Path, question: str, answer: str, message: str
 ) -> None:
-    destination = tmp_path / "out"
-    data: dict[str, Any] = {**BASE_ANSWERS, question: answer}
-    with pytest.raises(ValueError, match=r"Validation error for question") as excinfo:
-        support.render(template_root, destination, data)
-    text = str(excinfo.value)
+    """Through pytest-copie, as a user's answers: a clear message, and no file written."""
+    answers: dict[str, Any] = {**BASE_ANSWERS, question: answer}
+    result = copie.copy(extra_answers=answers, template_dir=template_root)
+    assert isinstance(result.exception, ValueError)
+    text = str(result.exception)
+    assert "Validation error for question" in text
     assert f"'{question}'" in text
     assert f'"{answer}"' in text or question == "project_name"
     assert message in text
-    assert not destination.exists() or not any(destination.iterdir()), "files were written"
+    written = [path for path in copie.test_dir.rglob("*") if path.is_file()]
+    assert not written, f"files were written: {written}"
 
 
 @pytest.mark.parametrize(

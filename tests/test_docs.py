@@ -22,14 +22,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from extensions.context import worker_command
 from tests import support
 from tests import update_helpers as uh
-from tests.variants import ALL_VARIANTS, VARIANTS_BY_ID
+from tests.variants import PACKAGE_NAME, VARIANTS, VARIANTS_BY_ID, choices
 
 ROOT = support.REPO_ROOT
 DOCS = ROOT / "docs"
 WORKFLOW = ROOT / ".github" / "workflows" / "template.yml"
 TEMPLATE_URL = "gh:copier-fastapi-saas/copier-fastapi-saas"
+# The Redis URL of the generated .env and README.
+DEFAULT_REDIS = "redis://localhost:6379/0"
 
 # The commands of docs/quickstart.md that test_quick_start_commands runs, as written.
 QUICK_START = [
@@ -42,9 +45,12 @@ QUICK_START = [
 # .github/workflows/template.yml runs it as written).
 DOC_COMMANDS: dict[str, list[str]] = {
     "uv run pytest": ["tests/test_variants.py::test_pytest"],
-    "uv run python -m acme_cloud.prestart && uv run uvicorn acme_cloud.main:app --reload": [
+    (
+        "uv run python -m acme_cloud.prestart"
+        " && uv run uvicorn acme_cloud.main:create_app --factory --reload"
+    ): [
         "tests/test_update.py::test_updated_project_passes_its_own_tests",
-        "tests/test_variants.py::test_boot",
+        "tests/test_variants.py::test_serve",
     ],
     "copier update --trust --defaults": [
         "tests/test_update.py::test_update_keeps_the_users_edits",
@@ -59,6 +65,9 @@ DOC_COMMANDS: dict[str, list[str]] = {
     "uv run pytest tests/test_update.py": ["workflow"],
     'uv run pytest tests/test_variants.py -k "[async-auth-none]"': ["workflow"],
     "uv run mkdocs build --strict": ["tests/test_docs.py::test_docs_build_strictly"],
+    "uv run python -m tests.flatten_template /tmp/flat-template": [
+        "tests/test_harness.py::test_flat_copy_of_the_template"
+    ],
     'git tag -a v0.2.0 -m "v0.2.0"': ["tests/test_update.py::test_update_reaches_the_new_release"],
 }
 _SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -101,8 +110,6 @@ def _runs_in_workflow(command: str, runs: list[str]) -> bool:
 
 
 def test_docs_build_strictly(tmp_path: Path) -> None:
-    if not (DOCS / "workers.md").is_file():
-        pytest.fail("docs/workers.md is missing (issue 3 writes it)", pytrace=False)
     support.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", tmp_path / "site"],
         cwd=ROOT,
@@ -166,7 +173,7 @@ def test_workflow_has_one_job_per_variant() -> None:
     data = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     listed = data["jobs"]["variant"]["strategy"]["matrix"]["variant"]
     assert len(listed) == len(set(listed)), "a variant is listed twice"
-    assert set(listed) == {variant.id for variant in ALL_VARIANTS}
+    assert set(listed) == {variant.id for variant in VARIANTS}
     for job in data["jobs"].values():  # every job has the three services
         assert set(job["services"]) == {"postgres", "redis", "rabbitmq"}
 
@@ -246,3 +253,11 @@ def test_changelog_documents_the_release_and_its_migrations() -> None:
     ).stdout.split()
     for tag in tags:  # a release tag, when this clone has them, has its changelog section
         assert tag.removeprefix("v") in versions, f"tag {tag} has no CHANGELOG.md section"
+
+
+def test_worker_commands_in_the_docs_are_the_templates() -> None:
+    """docs/workers.md shows each worker's command as ``worker_command()`` renders it."""
+    text = (DOCS / "workers.md").read_text(encoding="utf-8")
+    for worker in (w for w in choices("worker") if w != "none"):
+        spelled = worker_command(worker, PACKAGE_NAME, redis_url=DEFAULT_REDIS, queue="jobs")
+        assert f"$ uv run {' '.join(spelled)}\n" in text, worker

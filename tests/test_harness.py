@@ -7,26 +7,31 @@ import sys
 from pathlib import Path
 
 from tests import support
-from tests.variants import ALL_VARIANTS, IMPLEMENTED_WORKERS, VARIANTS, choices
+from tests.flatten_template import flatten
+from tests.variants import VARIANTS, choices
 
 
 def test_every_combination_is_a_variant() -> None:
-    combinations = {(v.db_mode, v.auth, v.worker) for v in ALL_VARIANTS}
+    combinations = {(v.db_mode, v.auth, v.worker) for v in VARIANTS}
     assert len(combinations) == 20  # db_mode x auth x worker
-    assert len({variant.id for variant in ALL_VARIANTS}) == len(ALL_VARIANTS)
-    rabbitmq = [v.id for v in ALL_VARIANTS if v.celery_broker == "rabbitmq"]
+    assert len({variant.id for variant in VARIANTS}) == len(VARIANTS)
+    rabbitmq = [v.id for v in VARIANTS if v.celery_broker == "rabbitmq"]
     assert rabbitmq == ["async-auth-celery-rabbitmq", "sync-noauth-celery-rabbitmq"]
     assert {"async-auth-none", "sync-noauth-celery", "async-noauth-procrastinate"} <= {
-        variant.id for variant in ALL_VARIANTS
+        variant.id for variant in VARIANTS
     }
     assert set(choices("db_mode")) == {"async", "sync"}
     assert set(choices("worker")) == {"none", "celery", "rq", "taskiq", "procrastinate"}
 
 
-def test_implemented_workers_are_worker_choices() -> None:
-    assert set(choices("worker")) >= IMPLEMENTED_WORKERS
-    assert "none" in IMPLEMENTED_WORKERS
-    assert [v for v in ALL_VARIANTS if v.worker in IMPLEMENTED_WORKERS] == VARIANTS
+def test_services_follow_the_answers() -> None:
+    """Each variant asks for the services its queue needs, as extensions/context.py says."""
+    services = {variant.id: variant.services for variant in VARIANTS}
+    assert services["async-auth-none"] == ["postgres"]
+    assert services["async-auth-procrastinate"] == ["postgres"]
+    assert services["sync-noauth-rq"] == ["postgres", "redis"]
+    assert services["async-auth-celery"] == ["postgres", "redis"]
+    assert services["async-auth-celery-rabbitmq"] == ["postgres", "rabbitmq"]
 
 
 def test_python_versions_are_choices() -> None:
@@ -69,3 +74,46 @@ def test_template_repo_is_lint_clean() -> None:
     support.run([ruff, "check", "."], cwd=support.REPO_ROOT, env=dict(os.environ))
     support.run([ruff, "format", "--check", "."], cwd=support.REPO_ROOT, env=dict(os.environ))
     support.run([sys.executable, "-m", "mypy"], cwd=support.REPO_ROOT, env=dict(os.environ))
+
+
+def test_template_writes_each_concept_once() -> None:
+    """At most 4 files exist twice, once per ``db_mode``; no file but the project's README
+    has more than 40 ``{%`` tags (a file that needs more is two concepts)."""
+    template = support.REPO_ROOT / "template"
+    # How a file name says "only in this mode"; the rest of the name is the concept.
+    spellings = {
+        "async": ["db_mode == 'async'", "is_async"],
+        "sync": ["db_mode == 'sync'", "not is_async"],
+    }
+    by_mode: dict[str, set[str]] = {"async": set(), "sync": set()}
+    for path in template.rglob("*"):
+        relative = path.relative_to(template).as_posix()
+        mode = next((m for m in ("sync", "async") for sp in spellings[m] if sp in relative), None)
+        if mode is not None:
+            concept = relative
+            for spelling in spellings[mode]:
+                concept = concept.replace(spelling, "MODE")
+            by_mode[mode].add(concept)
+    twins = by_mode["async"] & by_mode["sync"]
+    assert twins, "the check lost track of the one twin it knows (db/session.py)"
+    assert len(twins) <= 4, sorted(twins)
+    tags = {
+        path.relative_to(template).as_posix(): path.read_text(encoding="utf-8").count("{%")
+        for path in template.rglob("*.jinja")
+    }
+    crowded = {name: count for name, count in tags.items() if count > 40}
+    assert set(crowded) <= {"README.md.jinja"}, crowded
+
+
+def test_flat_copy_of_the_template(tmp_path: Path) -> None:
+    """The copy for the duplicate-code check: no ``.jinja`` suffix, no Jinja in any name,
+    one file for each file of the template."""
+    written = flatten(support.REPO_ROOT / "template", tmp_path)
+    template_files = [p for p in (support.REPO_ROOT / "template").rglob("*") if p.is_file()]
+    assert len(written) == len(set(written)) == len(template_files)
+    for path in written:
+        relative = path.relative_to(tmp_path).as_posix()
+        assert not relative.endswith(".jinja"), relative
+        assert "{" not in relative, relative
+    assert (tmp_path / "pkg" / "worker" / "queue.py").is_file()
+    assert len(list((tmp_path / "pkg" / "worker").glob("queue*.py"))) == 4

@@ -20,14 +20,8 @@ from tests import update_helpers as uh
 from tests.variants import BASE_ANSWERS, PACKAGE_NAME
 
 PYTHON = "3.12"
-TEMPLATE_DIR = support.REPO_ROOT / "template"
 
 pytestmark = [pytest.mark.xdist_group("update")]
-
-
-def template_has_celery(template: Path = TEMPLATE_DIR) -> bool:
-    """Whether ``template/`` implements the celery worker yet (issue 3)."""
-    return any("celery" in path.relative_to(template).as_posix() for path in template.rglob("*"))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +45,7 @@ def updated(releases: uh.Releases, tmp_path_factory: pytest.TempPathFactory) -> 
     project = uh.render_release(
         releases, releases.previous, tmp_path_factory.mktemp("updated") / "project", BASE_ANSWERS
     )
-    uh.make_user_edits(project, PACKAGE_NAME)
+    uh.make_user_edits(project, PACKAGE_NAME, mount="router")
     # An edit to the file that 0.2.0 moves (the `_migrations` entry must carry it over).
     with (project / "tests" / "test_config.py").open("a", encoding="utf-8") as file:
         file.write(USER_SETTINGS_TEST)
@@ -78,7 +72,7 @@ def test_update_reaches_the_new_release(updated: Updated, releases: uh.Releases)
 
 
 def test_update_keeps_the_users_edits(updated: Updated) -> None:
-    missing = uh.missing_user_edits(updated.path, PACKAGE_NAME)
+    missing = uh.missing_user_edits(updated.path, PACKAGE_NAME, mount="router")
     assert not missing, "\n".join(missing)
 
 
@@ -186,10 +180,6 @@ def test_update_turns_auth_on(releases: uh.Releases, tmp_path: Path) -> None:
     assert (tmp_path / "updated" / PACKAGE_NAME / "core" / "security.py").is_file()
 
 
-@pytest.mark.skipif(
-    not template_has_celery(),
-    reason="template/ has no celery files yet (issue 3); this test switches on by itself",
-)
 def test_update_adds_the_celery_worker(releases: uh.Releases, tmp_path: Path) -> None:
     _answer_change(releases, tmp_path, {"worker": "none"}, {"worker": "celery"})
     answers = yaml.safe_load(

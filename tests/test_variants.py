@@ -1,5 +1,5 @@
 """Every supported variant, stage by stage: render, environment, ruff, mypy, its own pytest,
-alembic, boot (and, with issue 3, a worker round trip).
+alembic, boot, and for a variant with a worker, a job round trip through a real worker.
 
 A variant is rendered once (module-scoped fixture, parametrized by variant): pytest runs all
 stages of one variant before the next variant, and ``xdist_group`` keeps them on one xdist
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,9 +29,9 @@ from typing import Any
 import pytest
 
 from tests import support
-from tests.variants import PACKAGE_NAME, VARIANTS, Variant
+from tests.variants import PACKAGE_NAME, VARIANTS, VARIANTS_BY_ID, VARIANTS_PYTHON, Variant
 
-PYTHON = "3.12"  # the interpreter every variant is installed and tested with
+PYTHON = VARIANTS_PYTHON
 BOOT_TIMEOUT = 30.0  # seconds until /health must answer
 WORKER_TIMEOUT = 60.0  # seconds until an enqueued job must be finished
 
@@ -44,11 +45,17 @@ class Rendered:
     error: BaseException | None = None
 
 
-# Worker variants first: they are the slowest (better spread over xdist workers), and the
-# worker stage's parameter list is then a prefix of this one, so each variant keeps one
-# parameter index and pytest keeps its stages together and in order.
-STAGE_VARIANTS = sorted(VARIANTS, key=lambda variant: variant.worker == "none")
-WORKER_VARIANTS = [variant for variant in STAGE_VARIANTS if variant.worker != "none"]
+# The variants that follow docs/architecture.md's guide (test_guide): both db_modes, with
+# and without auth.
+GUIDE_VARIANTS = [VARIANTS_BY_ID["async-auth-celery"], VARIANTS_BY_ID["sync-noauth-taskiq"]]
+# Worker variants first: they are the slowest (better spread over xdist workers). The guide's
+# variants are a prefix of this list, so each variant keeps one parameter index in every
+# stage, and pytest keeps its stages together and in order.
+STAGE_VARIANTS = GUIDE_VARIANTS + sorted(
+    (variant for variant in VARIANTS if variant not in GUIDE_VARIANTS),
+    key=lambda variant: variant.worker == "none",
+)
+
 
 # Every stage is parametrized by variant this way: module scope makes pytest run all stages
 # of one variant before the next (and render it once); the mark keeps them on one worker.
@@ -87,20 +94,9 @@ def project(rendered: Rendered) -> Path:
 
 @pytest.fixture
 def services(request: pytest.FixtureRequest, rendered: Rendered) -> dict[str, str]:
-    """The services this variant's project needs, checked reachable (else skip, or fail in CI).
-
-    PostgreSQL always; Redis for celery (Redis broker), rq and taskiq; RabbitMQ for celery
-    with its RabbitMQ broker; procrastinate keeps its queue in PostgreSQL.
-    """
-    variant = rendered.variant
-    needed = ["postgres"]
-    if variant.worker in {"rq", "taskiq"} or (
-        variant.worker == "celery" and variant.answers.get("celery_broker", "redis") == "redis"
-    ):
-        needed.append("redis")
-    if variant.worker == "celery" and variant.answers.get("celery_broker") == "rabbitmq":
-        needed.append("rabbitmq")
-    return {name: request.getfixturevalue(name) for name in needed}
+    """The services this variant's project needs (``Variant.services``), checked reachable
+    (else skip, or fail in CI)."""
+    return {name: request.getfixturevalue(name) for name in rendered.variant.services}
 
 
 @pytest.fixture(scope="module")
@@ -200,16 +196,27 @@ def test_mypy(environment: Path, rendered: Rendered, mypy_cache_dir: Path) -> No
 
 
 @each_variant
-def test_pytest(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
+def test_pytest(
+    environment: Path,
+    services: dict[str, str],
+    rendered: Rendered,
+    template_root: Path,
+    tmp_path: Path,
+) -> None:
     """e. The project's own suite passes against real services.
 
     The project's suite creates its database from DATABASE_URL; the name is unique to this
-    run and variant, and dropped afterwards.
+    run and variant, and dropped afterwards. A worker variant runs the test files that read
+    differently from its ``worker=none`` sibling's: the others, the same text on the same
+    code, pass in the sibling's own run (see docs/contributing.md).
     """
+    files = _files_of_its_own(rendered.variant, environment, template_root, tmp_path)
     name = support.database_name(rendered.variant.id, "pytest")
     env = support.clean_env({"DATABASE_URL": support.database_url(name)})
     try:
-        result = uv_run(environment, "pytest", "-q", "-rs", "-p", "no:cacheprovider", env=env)
+        result = uv_run(
+            environment, "pytest", "-q", "-rs", "-p", "no:cacheprovider", *files, env=env
+        )
     finally:
         support.drop_database(name)
     # A test the project skipped was not run: report it as this stage's skip (a failure in CI).
@@ -218,74 +225,59 @@ def test_pytest(environment: Path, services: dict[str, str], rendered: Rendered)
         pytest.skip("the project's suite skipped tests:\n" + "\n".join(skipped))
 
 
+def _files_of_its_own(
+    variant: Variant, project: Path, template_root: Path, tmp_path: Path
+) -> list[str]:
+    """The test files of a worker variant that its ``worker=none`` sibling lacks or reads
+    differently; none (the whole suite) for a variant without a worker."""
+    if variant.worker == "none":
+        return []
+    answers = {key: value for key, value in variant.answers.items() if key != "celery_broker"}
+    sibling = support.render(template_root, tmp_path / "sibling", {**answers, "worker": "none"})
+    files = sorted(path.relative_to(project) for path in (project / "tests").rglob("test_*.py"))
+    own = [
+        str(file)
+        for file in files
+        if not (sibling / file).is_file()
+        or (sibling / file).read_bytes() != (project / file).read_bytes()
+    ]
+    assert any("test_jobs" in file for file in own), own
+    return own
+
+
+# One interpreter for the three commands: each would import the project again.
+ALEMBIC_ROUND_TRIP = """
+from alembic import command
+from alembic.config import Config
+
+config = Config("alembic.ini")
+command.upgrade(config, "head")
+command.check(config)
+command.downgrade(config, "base")
+"""
+
+
 @each_variant
 def test_alembic(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
     """f. Fresh database: ``upgrade head``, ``check`` (no drift), ``downgrade base``."""
     with support.temporary_database(support.database_name(rendered.variant.id, "alembic")) as url:
         env = support.clean_env({"DATABASE_URL": url})
-        uv_run(environment, "alembic", "upgrade", "head", env=env)
-        uv_run(environment, "alembic", "check", env=env)
-        uv_run(environment, "alembic", "downgrade", "base", env=env)
+        uv_run(environment, "python", "-c", ALEMBIC_ROUND_TRIP, env=env)
+
+
+def uvicorn_command(port: int) -> list[str]:
+    """The API, as the generated README and Dockerfile start it (the app factory)."""
+    return ["uv", "run", "--no-sync", "uvicorn", f"{PACKAGE_NAME}.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
 
 
 @each_variant
-def test_boot(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
-    """g. A real uvicorn serves ``/health`` and ``/api/v1/docs`` on a migrated database."""
-    with support.temporary_database(support.database_name(rendered.variant.id, "boot")) as url:
-        env = support.clean_env({"DATABASE_URL": url})
-        uv_run(environment, "alembic", "upgrade", "head", env=env)
-        port = support.free_port()
-        log = environment / "uvicorn.log"
-        command = ["uv", "run", "--no-sync", "uvicorn", f"{PACKAGE_NAME}.main:app",
-                   "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-        print("$", " ".join(command), flush=True)
-        with log.open("w") as output:
-            server = subprocess.Popen(
-                command,
-                cwd=environment,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: uv and uvicorn end together
-            )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            status = _wait_for(f"{base}/health", server, BOOT_TIMEOUT)
-            if server.poll() is not None:
-                pytest.fail(_boot_failure(f"uvicorn exited {server.returncode}", log), False)
-            assert status == 200, _boot_failure(f"/health answered {status}", log)
-            docs = _get(f"{base}/api/v1/docs")
-            assert docs == 200, _boot_failure(f"/api/v1/docs answered {docs}", log)
-        finally:
-            _stop(server)
-
-
-def worker_command(worker: str, env: dict[str, str]) -> list[str]:
-    """The real worker process of each queue, as the generated README documents it."""
-    commands = {
-        "celery": ["celery", "-A", f"{PACKAGE_NAME}.worker.celery_app", "worker",
-                   "--loglevel=INFO", "--concurrency=2"],
-        "rq": ["rq", "worker", "--url", env["REDIS_URL"], "--with-scheduler", env["JOB_QUEUE"]],
-        "taskiq": ["taskiq", "worker", f"{PACKAGE_NAME}.worker.broker:broker",
-                   f"{PACKAGE_NAME}.worker.tasks"],
-        "procrastinate": ["procrastinate", f"--app={PACKAGE_NAME}.worker.app.app", "worker"],
-    }  # fmt: skip
-    return ["uv", "run", "--no-sync", *commands[worker]]
-
-
-each_worker_variant = pytest.mark.parametrize(
-    "rendered",
-    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in WORKER_VARIANTS],
-    indirect=True,
-    scope="module",
-)
-
-
-@each_worker_variant
-def test_worker(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
-    """h. A job enqueued over HTTP (real uvicorn) is processed by the real worker process."""
+def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
+    """g. Served as in production: the prestart script migrates (and creates the first
+    superuser), a real uvicorn answers ``/health``, ``/health/ready`` and the docs; with a
+    worker, a job enqueued over HTTP is processed by the real worker process."""
     variant = rendered.variant
-    with support.temporary_database(support.database_name(variant.id, "worker")) as url:
+    with support.temporary_database(support.database_name(variant.id, "serve")) as url:
         env = support.clean_env(
             {
                 "DATABASE_URL": url,
@@ -297,37 +289,135 @@ def test_worker(environment: Path, services: dict[str, str], rendered: Rendered)
         uv_run(environment, "python", "-m", f"{PACKAGE_NAME}.prestart", env=env)
         port = support.free_port()
         base = f"http://127.0.0.1:{port}"
-        api = _start(
-            ["uv", "run", "--no-sync", "uvicorn", f"{PACKAGE_NAME}.main:app",
-             "--host", "127.0.0.1", "--port", str(port)],
-            environment, env, environment / "uvicorn.log",
-        )  # fmt: skip
-        worker = _start(
-            worker_command(variant.worker, env), environment, env, environment / "worker.log"
-        )
+        api_log, worker_log = environment / "uvicorn.log", environment / "worker.log"
+        processes = [_start(uvicorn_command(port), environment, env, api_log)]
+        if variant.worker != "none":
+            # The worker's command as the README gives it; rq takes its URL and queue.
+            command = variant.worker_command(redis_url=env["REDIS_URL"], queue=env["JOB_QUEUE"])
+            if variant.worker == "celery":
+                # Two celery workers on one broker need distinct names (other runs may be up).
+                command.append(f"--hostname={support.database_name(variant.id)}@%h")
+            processes.append(
+                _start(["uv", "run", "--no-sync", *command], environment, env, worker_log)
+            )
         try:
-            status = _wait_for(f"{base}/health", api, BOOT_TIMEOUT)
-            assert status == 200, _boot_failure(
-                f"/health answered {status}", environment / "uvicorn.log"
-            )
-            headers = _login(base) if variant.auth else {}
-            job = _request(
-                "POST", f"{base}/api/v1/jobs/example?name=round-trip&duration=0", headers
-            )
-            assert job["status"] in {"queued", "running", "finished"}, job
-            deadline = time.monotonic() + WORKER_TIMEOUT
-            state: dict[str, object] = {}
-            while time.monotonic() < deadline:
-                state = _request("GET", f"{base}/api/v1/jobs/{job['job_id']}/status", headers)
-                if state["status"] in {"finished", "failed"}:
-                    break
-                time.sleep(0.5)
-            logs = (environment / "worker.log").read_text(errors="replace")
-            assert state.get("status") == "finished", f"job: {state}\n--- worker ---\n{logs}"
-            assert "round-trip" in str(state.get("result")), state
+            status = _wait_for(f"{base}/health", processes[0], BOOT_TIMEOUT)
+            if processes[0].poll() is not None:
+                pytest.fail(
+                    _boot_failure(f"uvicorn exited {processes[0].returncode}", api_log), False
+                )
+            assert status == 200, _boot_failure(f"/health answered {status}", api_log)
+            for path in ("/health/ready", "/api/v1/docs"):
+                answer = _get(f"{base}{path}")
+                assert answer == 200, _boot_failure(f"{path} answered {answer}", api_log)
+            if variant.worker != "none":
+                state = _round_trip(base, variant.auth)
+                logs = worker_log.read_text(errors="replace")
+                assert state.get("status") == "finished", f"job: {state}\n--- worker ---\n{logs}"
+                assert "round-trip" in str(state.get("result")), state
         finally:
-            _stop(worker)
-            _stop(api)
+            for process in reversed(processes):
+                _stop(process)
+
+
+def _round_trip(base: str, auth: bool) -> dict[str, Any]:
+    """Enqueue the example job over HTTP and wait until the worker has finished (or failed) it."""
+    headers = _login(base) if auth else {}
+    job = _request("POST", f"{base}/api/v1/jobs/example?name=round-trip&duration=0", headers)
+    assert job["status"] in {"queued", "running", "finished"}, job
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        state = _request("GET", f"{base}/api/v1/jobs/{job['job_id']}/status", headers)
+        if state["status"] in {"finished", "failed"}:
+            break
+        time.sleep(0.25)
+    return state
+
+
+each_guide_variant = pytest.mark.parametrize(
+    "rendered",
+    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in GUIDE_VARIANTS],
+    indirect=True,
+    scope="module",
+)
+
+
+@each_guide_variant
+def test_guide(
+    environment: Path, services: dict[str, str], rendered: Rendered, mypy_cache_dir: Path
+) -> None:
+    """i. docs/architecture.md's "Adding a resource", step by step: a `Project` copied from
+    the `Item` sample; then the project's checks pass with it."""
+    package = environment / PACKAGE_NAME
+    # 1. Model, imported in models/__init__.py and listed in __all__, next to Item.
+    _copy_renamed(package / "models" / "item.py", package / "models" / "project.py")
+    init = package / "models" / "__init__.py"
+    item_import = f"from {PACKAGE_NAME}.models.item import Item\n"
+    text = init.read_text(encoding="utf-8").replace(
+        item_import, f"{item_import}from {PACKAGE_NAME}.models.project import Project\n"
+    )
+    init.write_text(
+        text.replace('    "Item",\n', '    "Item",\n    "Project",\n'), encoding="utf-8"
+    )
+    # 3. Schemas, 4. service, 5. routes (mounted next to items), 6. tests.
+    for old, new in [
+        ("schemas/item.py", "schemas/project.py"),
+        ("services/items.py", "services/projects.py"),
+        ("api/v1/routes/items.py", "api/v1/routes/projects.py"),
+    ]:
+        _copy_renamed(package / old, package / new)
+    _copy_renamed(
+        environment / "tests" / "test_items.py", environment / "tests" / "test_projects.py"
+    )
+    router = package / "api" / "v1" / "router.py"
+    text = router.read_text(encoding="utf-8")
+    text = re.sub(r"(routes import .*)\bitems\b", r"\1items, projects", text)
+    text = text.replace(
+        "api_router.include_router(items.router)\n",
+        "api_router.include_router(items.router)\napi_router.include_router(projects.router)\n",
+    )
+    router.write_text(text, encoding="utf-8")
+    # The longer names need new line breaks, the new imports their place.
+    uv_run(environment, "ruff", "format", ".")
+    uv_run(environment, "ruff", "check", "--fix", ".")
+    # 2. Migration, on a database at head; then the checks.
+    name = support.database_name(rendered.variant.id, "guide")
+    with support.temporary_database(name) as url:
+        env = support.clean_env({"DATABASE_URL": url})
+        uv_run(environment, "alembic", "upgrade", "head", env=env)
+        uv_run(environment, "alembic", "revision", "--autogenerate", "-m", "add projects", env=env)
+        revisions = list((environment / "alembic" / "versions").glob("*_add_projects.py"))
+        assert len(revisions) == 1, revisions
+        assert 'op.create_table(\n        "projects"' in revisions[0].read_text(encoding="utf-8")
+        uv_run(environment, "alembic", "upgrade", "head", env=env)
+        uv_run(environment, "alembic", "check", env=env)
+    uv_run(environment, "ruff", "check", ".")
+    uv_run(environment, "ruff", "format", "--check", ".")
+    uv_run(environment, "mypy", ".", env=support.clean_env({"MYPY_CACHE_DIR": str(mypy_cache_dir)}))
+    name = support.database_name(rendered.variant.id, "guide_pytest")
+    env = support.clean_env({"DATABASE_URL": support.database_url(name)})
+    try:
+        result = uv_run(environment, "pytest", "-q", "tests/test_projects.py", env=env)
+    finally:
+        support.drop_database(name)
+    assert " passed" in result.stdout
+
+
+# The guide's renames: the `Item` names to `Project`, `item`/`items` to `project`/`projects`,
+# but not a page's `items` nor `dict.items()`.
+RENAMES = [
+    (r"Item", "Project"),
+    (r"(?<![.A-Za-z])(?<!page\[\")items(?![=A-Za-z])", "projects"),
+    (r"(?<![A-Za-z])item(?![sA-Za-z])", "project"),
+]
+
+
+def _copy_renamed(source: Path, target: Path) -> None:
+    text = source.read_text(encoding="utf-8")
+    for pattern, replacement in RENAMES:
+        text = re.sub(pattern, replacement, text)
+    target.write_text(text, encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -195,7 +195,8 @@ def test_hello() -> None:
     assert hello() == {{"hello": "world"}}
 """
 
-# The user mounts the new router in main.py, next to the template's own routers.
+# The user mounts the new router in main.py, next to the template's own routers: a place
+# that reads the same whatever the answers, for the tests that change an answer.
 MAIN_IMPORT_OLD = "from {package}.api.v1.routes import health\n"
 MAIN_IMPORT_NEW = "from {package}.api.v1.routes import health, hello\n"
 MAIN_MOUNT_OLD = "    app.include_router(api_router, prefix=API_V1_PREFIX)\n"
@@ -203,6 +204,25 @@ MAIN_MOUNT_NEW = (
     "    app.include_router(api_router, prefix=API_V1_PREFIX)\n"
     "    app.include_router(hello.router, prefix=API_V1_PREFIX)\n"
 )
+
+# Or in api/v1/router.py, as docs/architecture.md says: a place that stays the same across
+# releases (with the default answers), for the tests that update to a new release.
+ROUTER_IMPORT_OLD = "from {package}.api.v1.routes import auth, items, users\n"
+ROUTER_IMPORT_NEW = "from {package}.api.v1.routes import auth, hello, items, users\n"
+ROUTER_MOUNT_OLD = "api_router.include_router(items.router)\n"
+ROUTER_MOUNT_NEW = (
+    "api_router.include_router(items.router)\napi_router.include_router(hello.router)\n"
+)
+MOUNTS = {
+    "main": ("main.py", MAIN_IMPORT_OLD, MAIN_IMPORT_NEW, MAIN_MOUNT_OLD, MAIN_MOUNT_NEW),
+    "router": (
+        "api/v1/router.py",
+        ROUTER_IMPORT_OLD,
+        ROUTER_IMPORT_NEW,
+        ROUTER_MOUNT_OLD,
+        ROUTER_MOUNT_NEW,
+    ),
+}
 
 README_OLD = (
     "You need [uv](https://docs.astral.sh/uv/) and a PostgreSQL server; `DATABASE_URL` in `.env`\n"
@@ -225,16 +245,15 @@ def _replace_once(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def make_user_edits(project: Path, package: str) -> None:
-    """A new route module (and its test), an edited setting, a new dependency, a README
-    paragraph of the user's own."""
+def make_user_edits(project: Path, package: str, mount: str = "main") -> None:
+    """A new route module (and its test) mounted in ``main.py`` or ``api/v1/router.py``
+    (``mount``), an edited setting, a new dependency, a README paragraph of the user's own."""
     routes = project / package / "api" / "v1" / "routes"
     (routes / "hello.py").write_text(HELLO_ROUTE, encoding="utf-8")
-    main = project / package / "main.py"
-    _replace_once(
-        main, MAIN_IMPORT_OLD.format(package=package), MAIN_IMPORT_NEW.format(package=package)
-    )
-    _replace_once(main, MAIN_MOUNT_OLD, MAIN_MOUNT_NEW)
+    file, import_old, import_new, mount_old, mount_new = MOUNTS[mount]
+    path = project / package / file
+    _replace_once(path, import_old.format(package=package), import_new.format(package=package))
+    _replace_once(path, mount_old, mount_new)
     (project / "tests" / "test_hello.py").write_text(
         HELLO_TEST.format(package=package), encoding="utf-8"
     )
@@ -243,11 +262,12 @@ def make_user_edits(project: Path, package: str) -> None:
     _replace_once(project / "README.md", README_OLD, README_NEW)
 
 
-def missing_user_edits(project: Path, package: str) -> list[str]:
+def missing_user_edits(project: Path, package: str, mount: str = "main") -> list[str]:
     """The user edits that are not (all) in ``project``."""
+    file, _, import_new, _, mount_new = MOUNTS[mount]
     expected = {
         f"{package}/api/v1/routes/hello.py": [HELLO_ROUTE],
-        f"{package}/main.py": [MAIN_IMPORT_NEW.format(package=package), MAIN_MOUNT_NEW],
+        f"{package}/{file}": [import_new.format(package=package), mount_new],
         "tests/test_hello.py": [HELLO_TEST.format(package=package)],
         f"{package}/core/config.py": [SETTING_NEW],
         "pyproject.toml": [DEPENDENCY_NEW],

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from extensions.context import derived_values, worker_command
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Answers shared by every rendered project; everything else keeps its default.
@@ -34,11 +36,6 @@ def choices(question: str, template_root: Path = REPO_ROOT) -> list[Any]:
     values = list(raw.values()) if isinstance(raw, dict) else list(raw)
     # A choice may itself be a mapping with a "value" key (copier's extended form).
     return [value["value"] if isinstance(value, dict) else value for value in values]
-
-
-# Every worker choice is implemented; the set stays so that a new choice can be added to
-# copier.yml before its implementation lands (list only the implemented ones here then).
-IMPLEMENTED_WORKERS: frozenset[str] = frozenset(choices("worker"))
 
 
 @dataclass(frozen=True)
@@ -68,11 +65,26 @@ class Variant:
         return answers
 
     @property
-    def implemented(self) -> bool:
-        return self.worker in IMPLEMENTED_WORKERS
+    def derived(self) -> dict[str, Any]:
+        """The values ``extensions/context.py`` derives for this variant (``uses_redis``...)."""
+        return derived_values(self.answers)
+
+    @property
+    def services(self) -> list[str]:
+        """The services its project's tests and processes need, as fixture names."""
+        derived = self.derived
+        return (
+            ["postgres"]
+            + ["redis"] * derived["uses_redis"]
+            + ["rabbitmq"] * derived["uses_rabbitmq"]
+        )
+
+    def worker_command(self, **spelling: str) -> list[str]:
+        """Its worker process's command, as the generated README and compose file give it."""
+        return worker_command(self.worker, PACKAGE_NAME, **spelling)
 
 
-ALL_VARIANTS: list[Variant] = [
+VARIANTS: list[Variant] = [
     Variant(db_mode, auth, worker)
     for db_mode in choices("db_mode")
     for auth in choices("auth")
@@ -82,9 +94,10 @@ ALL_VARIANTS: list[Variant] = [
     Variant("async", True, "celery", celery_broker="rabbitmq"),
     Variant("sync", False, "celery", celery_broker="rabbitmq"),
 ]
-VARIANTS: list[Variant] = [variant for variant in ALL_VARIANTS if variant.implemented]
-VARIANTS_BY_ID: dict[str, Variant] = {variant.id: variant for variant in ALL_VARIANTS}
+VARIANTS_BY_ID: dict[str, Variant] = {variant.id: variant for variant in VARIANTS}
 
 PYTHON_VERSIONS: list[str] = [str(version) for version in choices("python_version")]
+# The interpreter every variant is installed and tested with (tests/test_variants.py).
+VARIANTS_PYTHON = "3.12"
 # The variant that every python_version is rendered, installed and tested with.
 PYTHON_CHECK_VARIANT = VARIANTS_BY_ID["async-auth-none"]
