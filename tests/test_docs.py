@@ -57,18 +57,31 @@ DOC_COMMANDS: dict[str, list[str]] = {
         "tests/test_update.py::test_update_to_the_same_version_changes_nothing",
     ],
     "copier update --trust --defaults --data auth=true": [
-        "tests/test_update.py::test_update_turns_auth_on"
+        "tests/test_update.py::test_update_turns_auth_on",
+        "tests/test_update_database.py::test_turning_features_on_keeps_the_rows",
+    ],
+    "copier update --trust --defaults --data worker=procrastinate": [
+        "tests/test_update_database.py::test_turning_features_on_keeps_the_rows",
     ],
     "copier update --trust --defaults --data worker=celery": [
-        "tests/test_update.py::test_update_adds_the_celery_worker"
+        "tests/test_update.py::test_update_adds_the_celery_worker",
+        "tests/test_update_database.py::test_turning_a_feature_off_downgrades_it_first",
     ],
+    "uv run alembic upgrade heads": [
+        "tests/test_update_database.py::test_turning_features_on_keeps_the_rows",
+        "tests/test_update_database.py::test_update_with_the_same_answers_adopts_the_previous_schema",
+    ],
+    "uv run alembic downgrade procrastinate@base": [
+        "tests/test_update_database.py::test_turning_a_feature_off_downgrades_it_first",
+    ],
+    "uv run pre-commit install": ["tests/test_update.py::test_conflicts_cannot_be_committed"],
     "uv run pytest tests/test_update.py": ["workflow"],
     'uv run pytest tests/test_variants.py -k "[async-auth-none]"': ["workflow"],
     "uv run mkdocs build --strict": ["tests/test_docs.py::test_docs_build_strictly"],
     "uv run python -m tests.flatten_template /tmp/flat-template": [
         "tests/test_harness.py::test_flat_copy_of_the_template"
     ],
-    'git tag -a v0.2.0 -m "v0.2.0"': ["tests/test_update.py::test_update_reaches_the_new_release"],
+    'git tag -a v0.3.0 -m "v0.3.0"': ["tests/test_update.py::test_update_reaches_the_new_release"],
 }
 _SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

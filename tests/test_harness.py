@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests import support
 from tests.flatten_template import flatten
-from tests.variants import VARIANTS, choices
+from tests.variants import BASE_ANSWERS, VARIANTS, choices
 
 
 def test_every_combination_is_a_variant() -> None:
@@ -117,3 +120,23 @@ def test_flat_copy_of_the_template(tmp_path: Path) -> None:
         assert "{" not in relative, relative
     assert (tmp_path / "pkg" / "worker" / "queue.py").is_file()
     assert len(list((tmp_path / "pkg" / "worker").glob("queue*.py"))) == 4
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ({"ci": "gitlab"}, {".gitlab-ci.yml", "renovate.json", "compose.yaml"}),
+        ({"ci": "none", "docker": False}, {"renovate.json"}),
+    ],
+    ids=["ci-gitlab", "ci-none-no-docker"],
+)
+def test_other_answers_render_valid_files(
+    copie: Any, template_root: Path, answers: dict[str, Any], expected: set[str]
+) -> None:
+    """The answers the variants leave at their default (ci, docker): no leftover Jinja, and
+    their files follow their schemas."""
+    result = copie.copy(extra_answers={**BASE_ANSWERS, **answers}, template_dir=template_root)
+    assert result.exception is None, result.exception
+    project: Path = result.project_dir
+    assert not support.rendered_problems(project)
+    assert support.check_schemas(project) == expected

@@ -8,6 +8,7 @@ markers itself. All tests share one xdist worker (and the renders of its fixture
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,10 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> uh.Releases:
 class Updated:
     """A project rendered from the previous release, edited by its user, then updated."""
 
-    def __init__(self, path: Path, env_before: bytes) -> None:
+    def __init__(self, path: Path, env_before: bytes, conflicts: list[str]) -> None:
         self.path = path
         self.env_before = env_before
+        self.conflicts = conflicts  # what the update left, before the user resolved it
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,7 @@ def updated(releases: uh.Releases, tmp_path_factory: pytest.TempPathFactory) -> 
         releases, releases.previous, tmp_path_factory.mktemp("updated") / "project", BASE_ANSWERS
     )
     uh.make_user_edits(project, PACKAGE_NAME, mount="router")
-    # An edit to the file that 0.2.0 moves (the `_migrations` entry must carry it over).
-    with (project / "tests" / "test_config.py").open("a", encoding="utf-8") as file:
+    with (project / "tests" / "core" / "test_config.py").open("a", encoding="utf-8") as file:
         file.write(USER_SETTINGS_TEST)
     uh.commit_all(project, "The user's own changes")
     # The user's own secret: .env is not tracked (.gitignore), and must be kept as it is.
@@ -55,7 +56,11 @@ def updated(releases: uh.Releases, tmp_path_factory: pytest.TempPathFactory) -> 
     env.write_text(env.read_text(encoding="utf-8") + "SENTRY_DSN=https://key@sentry.example/1\n")
     env_before = env.read_bytes()
     uh.update(project, releases.new)
-    return Updated(project, env_before)
+    conflicts = uh.conflicts(project)
+    # The user resolves the conflicts the release notes announce, as docs/updating.md says.
+    for relative in uh.EXPECTED_CONFLICTS.get(releases.previous, []):
+        uh.keep_both(project / relative)
+    return Updated(project, env_before, conflicts)
 
 
 USER_SETTINGS_TEST = '''
@@ -76,20 +81,40 @@ def test_update_keeps_the_users_edits(updated: Updated) -> None:
     assert not missing, "\n".join(missing)
 
 
-def test_update_has_no_conflict(updated: Updated) -> None:
+def test_update_conflicts_only_where_the_changelog_says(
+    updated: Updated, releases: uh.Releases
+) -> None:
+    """Every edit replays cleanly, but where the release notes announce a conflict; once the
+    user has resolved that one as the docs say, no conflict is left."""
+    expected = uh.EXPECTED_CONFLICTS.get(releases.previous, [])
+    conflicted = sorted({line.split(":")[0] for line in updated.conflicts})
+    assert conflicted == expected, "\n".join(updated.conflicts)
     problems = uh.conflicts(updated.path)
     assert not problems, "\n".join(problems)
 
 
-def test_migration_moves_the_settings_tests_with_their_edits(updated: Updated) -> None:
-    """``_migrations`` v0.2.0: tests/test_config.py -> tests/core/test_config.py, edits kept."""
-    old = updated.path / "tests" / "test_config.py"
-    new = updated.path / "tests" / "core" / "test_config.py"
+def test_update_keeps_the_users_own_tests(updated: Updated) -> None:
+    text = (updated.path / "tests" / "core" / "test_config.py").read_text(encoding="utf-8")
+    assert USER_SETTINGS_TEST.strip() in text
+
+
+def test_migration_moves_the_settings_tests_with_their_edits(
+    releases: uh.Releases, tmp_path: Path
+) -> None:
+    """``_migrations`` v0.2.0, on an update from 0.1.0: tests/test_config.py moves to
+    tests/core/test_config.py with the user's edits."""
+    project = uh.render_release(releases, "v0.1.0", tmp_path / "project", BASE_ANSWERS)
+    with (project / "tests" / "test_config.py").open("a", encoding="utf-8") as file:
+        file.write(USER_SETTINGS_TEST)
+    uh.commit_all(project, "The user's own test")
+    uh.update(project, releases.new)
+    old = project / "tests" / "test_config.py"
+    new = project / "tests" / "core" / "test_config.py"
     assert not old.exists(), "the old settings tests were left behind"
     assert new.is_file()
     assert USER_SETTINGS_TEST.strip() in new.read_text(encoding="utf-8")
-    assert (updated.path / "tests" / "core" / "__init__.py").is_file()
-    assert not list(updated.path.glob(".copier-0.2.0-*")), "the migration left its copy behind"
+    assert (project / "tests" / "core" / "__init__.py").is_file()
+    assert not list(project.glob(".copier-0.2.0-*")), "the migration left its copy behind"
 
 
 def test_update_never_touches_env_and_answers_hold_no_secret(updated: Updated) -> None:
@@ -186,3 +211,57 @@ def test_update_adds_the_celery_worker(releases: uh.Releases, tmp_path: Path) ->
         (tmp_path / "updated" / ".copier-answers.yml").read_text(encoding="utf-8")
     )
     assert answers["worker"] == "celery"
+
+
+@pytest.mark.slow
+def test_conflicts_cannot_be_committed(updated: Updated, tmp_path: Path) -> None:
+    """A conflicting update still exits 0; the generated pre-commit hooks then refuse the
+    conflict markers and the ``.rej`` files it left, so they are not committed by mistake."""
+    project = tmp_path / "project"
+    shutil.copytree(updated.path, project, symlinks=True, ignore=shutil.ignore_patterns(".venv"))
+    uh.commit_all(project, "Updated to the new release")
+    python = support.find_python(PYTHON)
+    assert python is not None, f"Python {PYTHON} not found"
+    support.run(["uv", "sync", "--python", python, "--group", "dev"], cwd=project)
+    support.run(["uv", "run", "--no-sync", "pre-commit", "install"], cwd=project)
+    with (project / "README.md").open("a", encoding="utf-8") as readme:
+        readme.write("<<<<<<< before updating\nmine\n=======\ntheirs\n>>>>>>> after updating\n")
+    (project / "pyproject.toml.rej").write_text("@@ -1 +1 @@\n-a\n+b\n", encoding="utf-8")
+    uh.git(project, "add", "--all")
+    refused = support.run(
+        ["git", *uh.GIT_IDENTITY, "commit", "-m", "Oops"], cwd=project, expect_failure=True
+    )
+    output = refused.stdout + refused.stderr
+    assert re.search(r"no conflict markers.*\.+Failed", output), output
+    assert re.search(r"no \.rej files.*\.+Failed", output), output
+    assert "README.md:" in output, output
+    assert "pyproject.toml.rej" in output, output
+
+
+@pytest.mark.slow
+def test_the_oldest_copier_allowed_renders_and_updates(
+    releases: uh.Releases, tmp_path: Path
+) -> None:
+    """``_min_copier_version`` is no promise only: that copier, exactly, renders the previous
+    release and updates the project to the new one."""
+    config = yaml.safe_load((support.REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))
+    minimum = config["_min_copier_version"]
+    copier_cli = ["uvx", "--from", f"copier=={minimum}", "--with", "copier-template-extensions"]
+    project = tmp_path / "project"
+    support.run(
+        [*copier_cli, "copier", "copy", "--trust", "--defaults", "--vcs-ref", releases.previous,
+         "--data", "project_name=Acme Cloud", str(releases.repo), str(project)],
+        cwd=tmp_path,
+    )  # fmt: skip
+    uh.git(project, "init", "--quiet", "--initial-branch=main")
+    uh.commit_all(project, "Rendered with the oldest copier allowed")
+    version = support.run([*copier_cli, "copier", "--version"], cwd=project).stdout
+    assert minimum in version, version
+    support.run(
+        [*copier_cli, "copier", "update", "--trust", "--defaults", "--vcs-ref", releases.new],
+        cwd=project,
+    )
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["_commit"] == releases.new
+    assert not uh.conflicts(project)
+    assert (project / "alembic" / "versions" / "0001_base.py").is_file()

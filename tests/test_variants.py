@@ -1,5 +1,5 @@
 """Every supported variant, stage by stage: render, environment, ruff, mypy, its own pytest,
-alembic, boot, and for a variant with a worker, a job round trip through a real worker.
+alembic, serve (and with a worker, a job round trip through a real worker), guide.
 
 A variant is rendered once (module-scoped fixture, parametrized by variant): pytest runs all
 stages of one variant before the next variant, and ``xdist_group`` keeps them on one xdist
@@ -8,31 +8,23 @@ worker, in order. A stage whose prerequisite failed errors at once with the reas
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import tomllib
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests import support
+from tests import served, support
 from tests.variants import PACKAGE_NAME, VARIANTS, VARIANTS_BY_ID, VARIANTS_PYTHON, Variant
 
 PYTHON = VARIANTS_PYTHON
-BOOT_TIMEOUT = 30.0  # seconds until /health must answer
 WORKER_TIMEOUT = 60.0  # seconds until an enqueued job must be finished
 
 pytestmark = [pytest.mark.variant]
@@ -141,17 +133,8 @@ def test_render(rendered: Rendered) -> None:
     assert not problems, "\n".join(problems)
     assert (rendered.path / PACKAGE_NAME / "main.py").is_file()
     assert (rendered.path / ".copier-answers.yml").is_file()
-    # compose.yaml and the CI workflow against their published schemas (no Docker engine here).
-    checker = Path(sys.executable).with_name("check-jsonschema")
-    for schema, file in [
-        ("vendor.compose-spec", "compose.yaml"),
-        ("vendor.github-workflows", ".github/workflows/ci.yml"),
-    ]:
-        support.run(
-            [checker, "--builtin-schema", schema, rendered.path / file],
-            cwd=rendered.path,
-            env=dict(os.environ),
-        )
+    checked = support.check_schemas(rendered.path)
+    assert {"compose.yaml", ".github/workflows/ci.yml", ".github/dependabot.yml"} <= checked
 
 
 @each_variant
@@ -195,13 +178,31 @@ def test_mypy(environment: Path, rendered: Rendered, mypy_cache_dir: Path) -> No
     uv_run(environment, "mypy", ".", env=support.clean_env({"MYPY_CACHE_DIR": str(mypy_cache_dir)}))
 
 
+@pytest.fixture(scope="session")
+def sibling_of(
+    template_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[Variant], Path]:
+    """A variant's ``worker=none`` sibling, rendered once per xdist worker."""
+    renders: dict[str, Path] = {}
+
+    def render(variant: Variant) -> Path:
+        answers = {**variant.answers, "worker": "none"}
+        answers.pop("celery_broker", None)
+        key = f"{variant.db_mode}-{variant.auth}"
+        if key not in renders:
+            path = tmp_path_factory.mktemp("sibling") / "project"
+            renders[key] = support.render(template_root, path, answers)
+        return renders[key]
+
+    return render
+
+
 @each_variant
 def test_pytest(
     environment: Path,
     services: dict[str, str],
     rendered: Rendered,
-    template_root: Path,
-    tmp_path: Path,
+    sibling_of: Callable[[Variant], Path],
 ) -> None:
     """e. The project's own suite passes against real services.
 
@@ -210,7 +211,7 @@ def test_pytest(
     differently from its ``worker=none`` sibling's: the others, the same text on the same
     code, pass in the sibling's own run (see docs/contributing.md).
     """
-    files = _files_of_its_own(rendered.variant, environment, template_root, tmp_path)
+    files = _files_of_its_own(rendered.variant, environment, sibling_of)
     name = support.database_name(rendered.variant.id, "pytest")
     env = support.clean_env({"DATABASE_URL": support.database_url(name)})
     try:
@@ -226,14 +227,13 @@ def test_pytest(
 
 
 def _files_of_its_own(
-    variant: Variant, project: Path, template_root: Path, tmp_path: Path
+    variant: Variant, project: Path, sibling_of: Callable[[Variant], Path]
 ) -> list[str]:
     """The test files of a worker variant that its ``worker=none`` sibling lacks or reads
     differently; none (the whole suite) for a variant without a worker."""
     if variant.worker == "none":
         return []
-    answers = {key: value for key, value in variant.answers.items() if key != "celery_broker"}
-    sibling = support.render(template_root, tmp_path / "sibling", {**answers, "worker": "none"})
+    sibling = sibling_of(variant)
     files = sorted(path.relative_to(project) for path in (project / "tests").rglob("test_*.py"))
     own = [
         str(file)
@@ -251,7 +251,7 @@ from alembic import command
 from alembic.config import Config
 
 config = Config("alembic.ini")
-command.upgrade(config, "head")
+command.upgrade(config, "heads")
 command.check(config)
 command.downgrade(config, "base")
 """
@@ -259,16 +259,10 @@ command.downgrade(config, "base")
 
 @each_variant
 def test_alembic(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
-    """f. Fresh database: ``upgrade head``, ``check`` (no drift), ``downgrade base``."""
+    """f. Fresh database: ``upgrade heads``, ``check`` (no drift), ``downgrade base``."""
     with support.temporary_database(support.database_name(rendered.variant.id, "alembic")) as url:
         env = support.clean_env({"DATABASE_URL": url})
         uv_run(environment, "python", "-c", ALEMBIC_ROUND_TRIP, env=env)
-
-
-def uvicorn_command(port: int) -> list[str]:
-    """The API, as the generated README and Dockerfile start it (the app factory)."""
-    return ["uv", "run", "--no-sync", "uvicorn", f"{PACKAGE_NAME}.main:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
 
 
 @each_variant
@@ -286,49 +280,35 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
                 "JOB_RETRY_DELAY": "0",
             }
         )
-        uv_run(environment, "python", "-m", f"{PACKAGE_NAME}.prestart", env=env)
-        port = support.free_port()
-        base = f"http://127.0.0.1:{port}"
-        api_log, worker_log = environment / "uvicorn.log", environment / "worker.log"
-        processes = [_start(uvicorn_command(port), environment, env, api_log)]
+        worker = None
         if variant.worker != "none":
             # The worker's command as the README gives it; rq takes its URL and queue.
-            command = variant.worker_command(redis_url=env["REDIS_URL"], queue=env["JOB_QUEUE"])
+            worker = variant.worker_command(redis_url=env["REDIS_URL"], queue=env["JOB_QUEUE"])
             if variant.worker == "celery":
                 # Two celery workers on one broker need distinct names (other runs may be up).
-                command.append(f"--hostname={support.database_name(variant.id)}@%h")
-            processes.append(
-                _start(["uv", "run", "--no-sync", *command], environment, env, worker_log)
-            )
-        try:
-            status = _wait_for(f"{base}/health", processes[0], BOOT_TIMEOUT)
-            if processes[0].poll() is not None:
-                pytest.fail(
-                    _boot_failure(f"uvicorn exited {processes[0].returncode}", api_log), False
-                )
-            assert status == 200, _boot_failure(f"/health answered {status}", api_log)
+                worker.append(f"--hostname={support.database_name(variant.id)}@%h")
+        prestart = ["python", "-m", f"{PACKAGE_NAME}.prestart"]
+        with served.serve(
+            environment, env, worker, lambda: uv_run(environment, *prestart, env=env)
+        ) as server:
             for path in ("/health/ready", "/api/v1/docs"):
-                answer = _get(f"{base}{path}")
-                assert answer == 200, _boot_failure(f"{path} answered {answer}", api_log)
+                assert server.status(path) == 200, f"{path}{server.output()}"
             if variant.worker != "none":
-                state = _round_trip(base, variant.auth)
-                logs = worker_log.read_text(errors="replace")
+                state = _round_trip(server, variant.auth)
+                logs = (environment.parent / "worker.log").read_text(errors="replace")
                 assert state.get("status") == "finished", f"job: {state}\n--- worker ---\n{logs}"
                 assert "round-trip" in str(state.get("result")), state
-        finally:
-            for process in reversed(processes):
-                _stop(process)
 
 
-def _round_trip(base: str, auth: bool) -> dict[str, Any]:
+def _round_trip(server: served.Server, auth: bool) -> dict[str, Any]:
     """Enqueue the example job over HTTP and wait until the worker has finished (or failed) it."""
-    headers = _login(base) if auth else {}
-    job = _request("POST", f"{base}/api/v1/jobs/example?name=round-trip&duration=0", headers)
-    assert job["status"] in {"queued", "running", "finished"}, job
+    headers = server.register_and_login("worker@example.com") if auth else {}
+    status, job = server.request("POST", "/api/v1/jobs/example?name=round-trip&duration=0", headers)
+    assert status == 202, (status, job)
     deadline = time.monotonic() + WORKER_TIMEOUT
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        state = _request("GET", f"{base}/api/v1/jobs/{job['job_id']}/status", headers)
+        state = server.request("GET", f"/api/v1/jobs/{job['job_id']}/status", headers)[1]
         if state["status"] in {"finished", "failed"}:
             break
         time.sleep(0.25)
@@ -385,12 +365,12 @@ def test_guide(
     name = support.database_name(rendered.variant.id, "guide")
     with support.temporary_database(name) as url:
         env = support.clean_env({"DATABASE_URL": url})
-        uv_run(environment, "alembic", "upgrade", "head", env=env)
+        uv_run(environment, "alembic", "upgrade", "heads", env=env)
         uv_run(environment, "alembic", "revision", "--autogenerate", "-m", "add projects", env=env)
         revisions = list((environment / "alembic" / "versions").glob("*_add_projects.py"))
         assert len(revisions) == 1, revisions
         assert 'op.create_table(\n        "projects"' in revisions[0].read_text(encoding="utf-8")
-        uv_run(environment, "alembic", "upgrade", "head", env=env)
+        uv_run(environment, "alembic", "upgrade", "heads", env=env)
         uv_run(environment, "alembic", "check", env=env)
     uv_run(environment, "ruff", "check", ".")
     uv_run(environment, "ruff", "format", "--check", ".")
@@ -418,91 +398,3 @@ def _copy_renamed(source: Path, target: Path) -> None:
     for pattern, replacement in RENAMES:
         text = re.sub(pattern, replacement, text)
     target.write_text(text, encoding="utf-8")
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def _get(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our URL)
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
-
-
-def _wait_for(url: str, server: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """Poll ``url`` until it answers 200, the server exits, or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            return None
-        status = _get(url)
-        if status == 200:
-            return status
-        time.sleep(0.25)
-    return status
-
-
-def _start(
-    command: list[str], cwd: Path, env: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    print("$", " ".join(command), flush=True)
-    with log.open("w") as output:
-        return subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: uv and the server end together
-        )
-
-
-def _request(
-    method: str, url: str, headers: dict[str, str], data: bytes | None = None
-) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our URL)
-        body: dict[str, Any] = json.loads(response.read())
-        return body
-
-
-def _login(base: str) -> dict[str, str]:
-    """Register a user and log in: the bearer header for the jobs endpoints."""
-    user = {"email": "worker@example.com", "password": "a long enough password", "full_name": "W"}
-    _request(
-        "POST",
-        f"{base}/api/v1/auth/register",
-        {"Content-Type": "application/json"},
-        json.dumps(user).encode(),
-    )
-    form = urllib.parse.urlencode({"username": user["email"], "password": user["password"]})
-    token = _request(
-        "POST",
-        f"{base}/api/v1/auth/login",
-        {"Content-Type": "application/x-www-form-urlencoded"},
-        form.encode(),
-    )["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _boot_failure(message: str, log: Path) -> str:
-    return f"{message}\n--- uvicorn output ---\n{log.read_text(errors='replace')}"
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    """Terminate uvicorn (``uv run`` forwards the signal), kill its group if it lingers."""
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
-    print(f"uvicorn stopped (exit {server.returncode})", file=sys.stderr, flush=True)

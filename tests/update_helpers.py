@@ -1,8 +1,9 @@
 """Helpers of the ``copier update`` tests: releases in a temporary clone, git, user edits.
 
 Tags may not travel with a clone, so the tests never rely on the repo's own tags: they clone
-the template, tag its first commit as the previous release, commit the working tree on top
-and tag it as the new release (the newest version of ``CHANGELOG.md``).
+the template, tag the released commits (``RELEASES``), commit the working tree on top and tag
+it as the new release (the newest version of ``CHANGELOG.md``, or the next patch when that
+one is released already).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ import copier
 
 from tests import support
 
-PREVIOUS_RELEASE = "v0.1.0"
+# The released commits of the template, as its own tags mark them (docs/contributing.md).
+RELEASES = {
+    "v0.1.0": "0d7bfbcedf477eef94c763c0f7fa3c5627a22978",
+    "v0.2.0": "3e2b934edda0c9eb4ac41dfcc13e4646814929b5",
+}
+PREVIOUS_RELEASE = "v0.2.0"
 GIT_IDENTITY = ["-c", "user.name=Update Test", "-c", "user.email=update@example.com"]
 # Parts of a template checkout that are not the template (mkdocs' site/, caches, venvs).
 _NOT_TEMPLATE = (".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache")
@@ -48,7 +54,7 @@ def newest_version(changelog: Path) -> str:
 
 @dataclass(frozen=True)
 class Releases:
-    """A clone of the template with two release tags."""
+    """A clone of the template with its release tags and the new release on top."""
 
     repo: Path
     previous: str
@@ -56,8 +62,8 @@ class Releases:
 
 
 def make_releases(source: Path, destination: Path) -> Releases:
-    """Clone ``source``; tag its first commit as the previous release and its working tree,
-    committed on top, as the new one."""
+    """Clone ``source``; tag its released commits, and its working tree, committed on top,
+    as the new release."""
     subprocess.run(
         ["git", "clone", "--quiet", "--no-hardlinks", str(source), str(destination)], check=True
     )
@@ -78,11 +84,12 @@ def make_releases(source: Path, destination: Path) -> Releases:
             shutil.copy2(child, target, follow_symlinks=False)
     git(destination, "add", "--all")
     git(destination, "commit", "--quiet", "--allow-empty", "-m", "The working tree")
+    for tag, commit in RELEASES.items():
+        git(destination, "tag", "--force", "-a", tag, commit, "-m", tag)
     new = newest_version(destination / "CHANGELOG.md")
-    tags = set(git(destination, "tag", "--list").split())
-    if PREVIOUS_RELEASE not in tags:
-        first = git(destination, "rev-list", "--max-parents=0", "HEAD").split()[-1]
-        git(destination, "tag", PREVIOUS_RELEASE, first)
+    if new in RELEASES:  # not released yet: the working tree is the next patch
+        major, minor, patch = new.removeprefix("v").split(".")
+        new = f"v{major}.{minor}.{int(patch) + 1}"
     git(destination, "tag", "--force", "-a", new, "-m", new)  # as docs/contributing.md says
     return Releases(destination, PREVIOUS_RELEASE, new)
 
@@ -234,8 +241,18 @@ README_NEW = (
 )
 SETTING_OLD = "DB_POOL_SIZE: int = Field(default=10, ge=1)"
 SETTING_NEW = "DB_POOL_SIZE: int = Field(default=25, ge=1)"
-DEPENDENCY_ANCHOR = '    "structlog>=24.4",\n'
-DEPENDENCY_NEW = '    "structlog>=24.4",\n    "tenacity>=9.0",\n'
+# A dependency of the user's own, where `uv add tenacity` puts it: after structlog.
+DEPENDENCY_ANCHOR = re.compile(r'^    "structlog>=[^"]*",\n', re.MULTILINE)
+DEPENDENCY_NEW = '    "tenacity>=9.0",\n'
+# The conflicts an update from a release is known to leave (CHANGELOG.md says why).
+EXPECTED_CONFLICTS = {
+    # 0.3.0 raised the floor of every dependency: one added beside them conflicts.
+    "v0.2.0": ["pyproject.toml"],
+}
+_CONFLICT = re.compile(
+    r"^<<<<<<< .*?\n(.*?)^=======\n(.*?)^>>>>>>> .*?\n", re.MULTILINE | re.DOTALL
+)
+_REQUIREMENT = re.compile(r'^\s*"([A-Za-z0-9_.-]+)')
 
 
 def _replace_once(path: Path, old: str, new: str) -> None:
@@ -258,8 +275,29 @@ def make_user_edits(project: Path, package: str, mount: str = "main") -> None:
         HELLO_TEST.format(package=package), encoding="utf-8"
     )
     _replace_once(project / package / "core" / "config.py", SETTING_OLD, SETTING_NEW)
-    _replace_once(project / "pyproject.toml", DEPENDENCY_ANCHOR, DEPENDENCY_NEW)
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    anchor = DEPENDENCY_ANCHOR.search(text)
+    assert anchor is not None, "no structlog dependency in pyproject.toml"
+    pyproject.write_text(text[: anchor.end()] + DEPENDENCY_NEW + text[anchor.end() :])
     _replace_once(project / "README.md", README_OLD, README_NEW)
+
+
+def keep_both(path: Path) -> None:
+    """Resolve the conflicts of ``path`` as docs/updating.md says for the dependencies: the
+    template's lines, and the lines of the user's own dependencies."""
+
+    def merge(conflict: re.Match[str]) -> str:
+        ours, theirs = conflict[1].splitlines(keepends=True), conflict[2].splitlines(keepends=True)
+        names = {_name(line) for line in theirs}
+        return "".join(theirs + [line for line in ours if _name(line) not in names])
+
+    path.write_text(_CONFLICT.sub(merge, path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def _name(requirement_line: str) -> str:
+    found = _REQUIREMENT.match(requirement_line)
+    return found[1].lower() if found else requirement_line
 
 
 def missing_user_edits(project: Path, package: str, mount: str = "main") -> list[str]:

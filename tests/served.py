@@ -1,0 +1,154 @@
+"""A rendered project served for real: uvicorn (and its worker), talked to over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import support
+from tests.variants import PACKAGE_NAME
+
+BOOT_TIMEOUT = 30.0  # seconds until /health must answer
+UV_RUN = ["uv", "run", "--no-sync"]
+PASSWORD = "a long enough password"
+
+
+def uvicorn_command(port: int) -> list[str]:
+    """The API, as the generated README and Dockerfile start it (the app factory)."""
+    return [*UV_RUN, "uvicorn", f"{PACKAGE_NAME}.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+
+
+@dataclass
+class Server:
+    """A running API: ``request()`` answers ``(status, JSON body)``."""
+
+    base: str
+    log: Path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        json_body: object = None,
+        form: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        all_headers = dict(headers or {})
+        data = None
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            all_headers["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = urllib.request.Request(  # noqa: S310 (our URL)
+            self.base + path, data=data, headers=all_headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        body = json.loads(raw) if raw and raw.lstrip()[:1] in (b"{", b"[") else None
+        return status, body
+
+    def status(self, path: str) -> int | None:
+        try:
+            return self.request("GET", path)[0]
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return None
+
+    def login(self, email: str, password: str = PASSWORD) -> dict[str, str]:
+        """Log in: the bearer header."""
+        status, body = self.request(
+            "POST", "/api/v1/auth/login", form={"username": email, "password": password}
+        )
+        assert status == 200, (status, body, self.output())
+        return {"Authorization": f"Bearer {body['access_token']}"}
+
+    def register_and_login(self, email: str) -> dict[str, str]:
+        user = {"email": email, "password": PASSWORD, "full_name": email.split("@")[0]}
+        status, body = self.request("POST", "/api/v1/auth/register", json_body=user)
+        assert status == 201, (status, body, self.output())
+        return self.login(email)
+
+    def output(self) -> str:
+        return f"\n--- uvicorn output ---\n{self.log.read_text(errors='replace')}"
+
+
+def start(
+    command: list[str], cwd: Path, env: Mapping[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    print("$", " ".join(command), flush=True)
+    with log.open("w") as output:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: uv and the server end together
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the process (``uv run`` forwards the signal), kill its group if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    print(f"stopped (exit {process.returncode})", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def serve(
+    project: Path,
+    env: Mapping[str, str],
+    worker: list[str] | None = None,
+    prepare: Callable[[], object] | None = None,
+) -> Iterator[Server]:
+    """uvicorn (and ``worker``, a command) on ``project``, until ``/health`` answers 200.
+
+    ``prepare`` (the prestart script, say) runs while uvicorn starts, before the worker.
+    Their output goes to ``uvicorn.log`` and ``worker.log`` beside the project's folder.
+    """
+    port = support.free_port()
+    server = Server(f"http://127.0.0.1:{port}", project.parent / "uvicorn.log")
+    processes = [start(uvicorn_command(port), project, env, server.log)]
+    try:
+        if prepare is not None:
+            prepare()
+        if worker is not None:
+            log = project.parent / "worker.log"
+            processes.append(start([*UV_RUN, *worker], project, env, log))
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while (status := server.status("/health")) != 200:
+            if processes[0].poll() is not None:
+                pytest.fail(f"uvicorn exited {processes[0].returncode}{server.output()}", False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"/health answered {status} after {BOOT_TIMEOUT} s{server.output()}")
+            time.sleep(0.25)
+        yield server
+    finally:
+        for process in reversed(processes):
+            stop(process)
