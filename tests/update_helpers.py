@@ -24,8 +24,9 @@ from tests import support
 RELEASES = {
     "v0.1.0": "0d7bfbcedf477eef94c763c0f7fa3c5627a22978",
     "v0.2.0": "3e2b934edda0c9eb4ac41dfcc13e4646814929b5",
+    "v0.3.0": "2afe032bcb4091950e285697f2b6b3a18beea984",
 }
-PREVIOUS_RELEASE = "v0.2.0"
+PREVIOUS_RELEASE = "v0.3.0"
 GIT_IDENTITY = ["-c", "user.name=Update Test", "-c", "user.email=update@example.com"]
 # Parts of a template checkout that are not the template (mkdocs' site/, caches, venvs).
 _NOT_TEMPLATE = (".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache")
