@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,18 @@ UV_RUN = ["uv", "run", "--no-sync"]
 PASSWORD = "a long enough password"
 
 
-def uvicorn_command(port: int) -> list[str]:
-    """The API, as the generated README and Dockerfile start it (the app factory)."""
-    return [*UV_RUN, "uvicorn", f"{PACKAGE_NAME}.main:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+def uvicorn_command(project: Path, port: int) -> list[str]:
+    """The API as the project's Dockerfile starts it (its flags included), on ``port``;
+    without a Dockerfile, as the generated README starts it."""
+    dockerfile = project / "Dockerfile"
+    command = ["uvicorn", f"{PACKAGE_NAME}.main:create_app", "--factory"]
+    if dockerfile.exists():
+        lines = dockerfile.read_text().splitlines()
+        command = json.loads([line for line in lines if line.startswith("CMD ")][-1][4:])
+        for flag in ("--host", "--port"):
+            if flag in command:
+                del command[command.index(flag) : command.index(flag) + 2]
+    return [*UV_RUN, *command, "--host", "127.0.0.1", "--port", str(port)]
 
 
 @dataclass
@@ -41,6 +50,13 @@ class Server:
     log: Path
 
     def request(
+        self, method: str, path: str, headers: Mapping[str, str] | None = None, **body: Any
+    ) -> tuple[int, Any]:
+        """``exchange()``, answering the status and the JSON body (or None)."""
+        status, _, raw = self.exchange(method, path, headers, **body)
+        return status, json.loads(raw) if raw and raw.lstrip()[:1] in (b"{", b"[") else None
+
+    def exchange(
         self,
         method: str,
         path: str,
@@ -48,7 +64,8 @@ class Server:
         *,
         json_body: object = None,
         form: Mapping[str, str] | None = None,
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Message, bytes]:
+        """One request: the status, the headers and the raw body of the response."""
         all_headers = dict(headers or {})
         data = None
         if json_body is not None:
@@ -61,12 +78,10 @@ class Server:
             self.base + path, data=data, headers=all_headers, method=method
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                status, raw = response.status, response.read()
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, response.headers, response.read()
         except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
-        body = json.loads(raw) if raw and raw.lstrip()[:1] in (b"{", b"[") else None
-        return status, body
+            return exc.code, exc.headers, exc.read()
 
     def status(self, path: str) -> int | None:
         try:
@@ -76,11 +91,15 @@ class Server:
 
     def login(self, email: str, password: str = PASSWORD) -> dict[str, str]:
         """Log in: the bearer header."""
+        return bearer(self.tokens(email, password))
+
+    def tokens(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
+        """Log in: the token pair."""
         status, body = self.request(
             "POST", "/api/v1/auth/login", form={"username": email, "password": password}
         )
         assert status == 200, (status, body, self.output())
-        return {"Authorization": f"Bearer {body['access_token']}"}
+        return dict(body)
 
     def register_and_login(self, email: str) -> dict[str, str]:
         user = {"email": email, "password": PASSWORD, "full_name": email.split("@")[0]}
@@ -90,6 +109,10 @@ class Server:
 
     def output(self) -> str:
         return f"\n--- uvicorn output ---\n{self.log.read_text(errors='replace')}"
+
+
+def bearer(tokens: Mapping[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def start(
@@ -134,7 +157,7 @@ def serve(
     """
     port = support.free_port()
     server = Server(f"http://127.0.0.1:{port}", project.parent / "uvicorn.log")
-    processes = [start(uvicorn_command(port), project, env, server.log)]
+    processes = [start(uvicorn_command(project, port), project, env, server.log)]
     try:
         if prepare is not None:
             prepare()

@@ -78,6 +78,7 @@ DOC_COMMANDS: dict[str, list[str]] = {
     "uv run pytest tests/test_update.py": ["workflow"],
     'uv run pytest tests/test_variants.py -k "[async-auth-none]"': ["workflow"],
     "uv run mkdocs build --strict": ["tests/test_docs.py::test_docs_build_strictly"],
+    "uv run python -m tests.bench": ["workflow"],
     "uv run python -m tests.flatten_template /tmp/flat-template": [
         "tests/test_harness.py::test_flat_copy_of_the_template"
     ],

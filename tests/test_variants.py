@@ -15,7 +15,9 @@ import subprocess
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -268,8 +270,10 @@ def test_alembic(environment: Path, services: dict[str, str], rendered: Rendered
 @each_variant
 def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
     """g. Served as in production: the prestart script migrates (and creates the first
-    superuser), a real uvicorn answers ``/health``, ``/health/ready`` and the docs; with a
-    worker, a job enqueued over HTTP is processed by the real worker process."""
+    superuser), a real uvicorn started as the Dockerfile starts it answers ``/health``,
+    ``/health/ready`` and the docs, with security headers and no server banner; with auth,
+    the account lifecycle holds (``_account_lifecycle``); with a worker, a job enqueued
+    over HTTP is processed by the real worker process."""
     variant = rendered.variant
     with support.temporary_database(support.database_name(variant.id, "serve")) as url:
         env = support.clean_env(
@@ -293,11 +297,66 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
         ) as server:
             for path in ("/health/ready", "/api/v1/docs"):
                 assert server.status(path) == 200, f"{path}{server.output()}"
+            _, headers, _ = server.exchange("GET", "/health")
+            assert "server" not in headers, "the server banner is announced"
+            assert headers["x-content-type-options"] == "nosniff"
+            if variant.auth and variant.worker == "none":
+                _account_lifecycle(server)
             if variant.worker != "none":
                 state = _round_trip(server, variant.auth)
                 logs = (environment.parent / "worker.log").read_text(errors="replace")
                 assert state.get("status") == "finished", f"job: {state}\n--- worker ---\n{logs}"
                 assert "round-trip" in str(state.get("result")), state
+
+
+def _account_lifecycle(server: served.Server) -> None:
+    """The issue's checks against a running server, with production's password hashing.
+
+    The account code is the same whatever the worker: the two worker-less auth variants
+    (one per db_mode) run this; the others register and log in for their round trip.
+    """
+    email = "race@example.com"
+    user = {"email": email, "password": served.PASSWORD, "full_name": "Race"}
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        register = partial(server.request, "POST", "/api/v1/auth/register", json_body=user)
+        statuses = sorted(status for status, _ in pool.map(lambda _: register(), range(20)))
+    assert statuses == [201] + [409] * 19, statuses
+
+    def me(tokens: dict[str, Any]) -> int:
+        return server.request("GET", "/api/v1/users/me", served.bearer(tokens))[0]
+
+    def refresh(tokens: dict[str, Any]) -> tuple[int, Any]:
+        body = {"refresh_token": tokens["refresh_token"]}
+        return server.request("POST", "/api/v1/auth/refresh", json_body=body)
+
+    # A password change: the access tokens issued before it are refused.
+    before = server.tokens(email)
+    change = {"current_password": served.PASSWORD, "new_password": "another long password"}
+    path = "/api/v1/users/me/password"
+    status, body = server.request("POST", path, served.bearer(before), json_body=change)
+    assert (status, me(before)) == (204, 401), body
+    password = change["new_password"]
+
+    # Logout: the login's access token stops at once.
+    tokens = server.tokens(email, password)
+    body = {"refresh_token": tokens["refresh_token"]}
+    assert server.request("POST", "/api/v1/auth/logout", json_body=body)[0] == 204
+    assert me(tokens) == 401
+
+    # A spent refresh token again: 401, and its family is revoked, the newest pair included.
+    first = server.tokens(email, password)
+    status, second = refresh(first)
+    assert (status, me(second)) == (200, 200)
+    assert refresh(first)[0] == 401
+    assert (me(second), refresh(second)[0]) == (401, 401)
+
+    # Five wrong passwords in a row are 401; the sixth is 429, before any hashing.
+    wrong = {"username": email, "password": "not the password"}
+    statuses = [server.request("POST", "/api/v1/auth/login", form=wrong)[0] for _ in range(6)]
+    assert statuses == [401] * 5 + [429], statuses
+    status, headers, _ = server.exchange("POST", "/api/v1/auth/login", form=wrong)
+    assert (status, int(headers["retry-after"]) > 0) == (429, True)
+    assert headers["content-type"] == "application/problem+json"
 
 
 def _round_trip(server: served.Server, auth: bool) -> dict[str, Any]:

@@ -33,5 +33,13 @@ class AuthenticationError(DomainError):
     """The caller could not be identified (bad credentials, a bad token)."""
 
 
+class TooManyRequestsError(DomainError):
+    """The caller (an account, an address) tried too often; it may again in `retry_after`."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailableError(DomainError):
     """A service the request needs (the database, the job queue's broker) is down."""
