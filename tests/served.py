@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,11 +15,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
 
 from tests import support
 from tests.variants import PACKAGE_NAME
@@ -113,6 +117,48 @@ class Server:
 
 def bearer(tokens: Mapping[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+class Mailbox:
+    """What a real SMTP server (aiosmtpd, on a free port) received from a served project."""
+
+    TOKEN = re.compile(r"[?&]token=([\w-]+)")
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        """aiosmtpd's hook for each message received."""
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        self.messages.append(message_from_bytes(content, policy=policy.default))
+        return "250 OK"
+
+    def token_for(self, to: str, subject: str, timeout: float = 10.0) -> str:
+        """The token of the link in the newest message to ``to`` whose subject has
+        ``subject`` in it, once it arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in reversed(self.messages):
+                body = message.get_body(preferencelist=("plain",))
+                if message["To"] == to and subject in message["Subject"] and body is not None:
+                    found = self.TOKEN.search(body.get_content())
+                    assert found is not None, f"no link with a token in: {body.get_content()}"
+                    return found[1]
+            time.sleep(0.05)
+        raise AssertionError(f"no email to {to} after {timeout} s")
+
+
+@contextlib.contextmanager
+def smtp_server() -> Iterator[tuple[Mailbox, dict[str, str]]]:
+    """A mailbox, and the settings that make a project send to it."""
+    port = support.free_port()
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_TLS": "false"}
+    finally:
+        controller.stop()
 
 
 def start(

@@ -8,7 +8,8 @@ every revision of the template once, on a database that had rows before:
 
 - same answers, ``auth`` and ``procrastinate`` (0.2.0's single revision made everything):
   ``auth_0001``, ``jobs_0001``, ``jobs_auth_0001`` and ``procrastinate_0001`` adopt the
-  tables that are there, and the revisions made after 0.2.0 (``auth_0002``) create theirs;
+  tables that are there, and the revisions made after 0.2.0 (``auth_0002``, ``auth_0003``)
+  create theirs, giving each user a personal organization that takes their items;
 - ``auth`` off to on, then ``worker`` none to procrastinate: each of them creates its tables;
 - procrastinate to celery: the documented downgrade of a feature that is turned off, and
   the refusal when it is forgotten.
@@ -109,7 +110,7 @@ def test_update_with_the_same_answers_adopts_the_previous_schema(
 
     project.update(releases)
     project.migrate()
-    assert project.revisions() == {"auth_0002", "jobs_auth_0001", "procrastinate_0001"}
+    assert project.revisions() == {"auth_0003", "jobs_auth_0001", "procrastinate_0001"}
     assert project.query("SELECT title FROM items ORDER BY title") == [("one",), ("two",)]
     assert project.query("SELECT name, status FROM job_results") == [("early", "queued")]
     with served.serve(project.path, project.env) as server:
@@ -132,16 +133,17 @@ def test_turning_features_on_keeps_the_rows(
     items = project.query("SELECT id, title FROM items ORDER BY title")
     assert len(items) == 3
 
-    # auth off -> on: the items stay, with no owner; only admins see them.
+    # auth off -> on: the items stay, with no owner nor organization, until prestart
+    # creates the first superuser, whose organization adopts them.
     project.update(releases, auth=True)
     project.migrate()
     assert project.query("SELECT id, title FROM items ORDER BY title") == items
-    assert project.query("SELECT count(*) FROM items WHERE owner_id IS NULL") == [(3,)]
+    assert project.query("SELECT count(*) FROM items WHERE org_id IS NULL") == [(3,)]
 
     # worker none -> procrastinate: job_results (with owners) and procrastinate's schema.
     project.update(releases, worker="procrastinate")
     project.migrate()
-    assert project.revisions() == {"auth_0002", "jobs_auth_0001", "procrastinate_0001"}
+    assert project.revisions() == {"auth_0003", "jobs_auth_0001", "procrastinate_0001"}
     project.run("python", "-m", f"{PACKAGE_NAME}.prestart")  # creates the first superuser
     with served.serve(project.path, project.env) as server:
         headers = server.register_and_login("late@example.com")
@@ -170,7 +172,7 @@ def test_turning_a_feature_off_downgrades_it_first(
             server.request("POST", "/api/v1/items/", headers, json_body={"title": "kept"})[0] == 201
         )
         assert server.request("POST", "/api/v1/jobs/example?name=kept", headers)[0] == 202
-    assert project.revisions() == {"auth_0002", "jobs_auth_0001", "procrastinate_0001"}
+    assert project.revisions() == {"auth_0003", "jobs_auth_0001", "procrastinate_0001"}
 
     # Forgetting the downgrade: refused, and the database is as it was.
     uh.update(project.path, releases.new, data={"worker": "celery"})
@@ -182,7 +184,7 @@ def test_turning_a_feature_off_downgrades_it_first(
     )
     assert "procrastinate_0001, which this project does not have" in refused.stderr
     assert "alembic downgrade procrastinate@base" in refused.stderr
-    assert project.revisions() == {"auth_0002", "jobs_auth_0001", "procrastinate_0001"}
+    assert project.revisions() == {"auth_0003", "jobs_auth_0001", "procrastinate_0001"}
     uh.git(project.path, "reset", "--quiet", "--hard")
     uh.git(project.path, "clean", "--quiet", "-d", "--force")
 
@@ -190,7 +192,7 @@ def test_turning_a_feature_off_downgrades_it_first(
     project.run("alembic", "downgrade", "procrastinate@base")
     project.update(releases, worker="celery")
     project.migrate()
-    assert project.revisions() == {"auth_0002", "jobs_auth_0001"}
+    assert project.revisions() == {"auth_0003", "jobs_auth_0001"}
     assert project.query("SELECT to_regclass('procrastinate_jobs')") == [(None,)]
     assert project.query("SELECT title FROM items") == [("kept",)]
     assert project.query("SELECT name FROM job_results") == [("kept",)]

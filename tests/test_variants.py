@@ -292,9 +292,12 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
                 # Two celery workers on one broker need distinct names (other runs may be up).
                 worker.append(f"--hostname={support.database_name(variant.id)}@%h")
         prestart = ["python", "-m", f"{PACKAGE_NAME}.prestart"]
-        with served.serve(
-            environment, env, worker, lambda: uv_run(environment, *prestart, env=env)
-        ) as server:
+        with (
+            served.smtp_server() as (mailbox, smtp),
+            served.serve(
+                environment, env | smtp, worker, lambda: uv_run(environment, *prestart, env=env)
+            ) as server,
+        ):
             for path in ("/health/ready", "/api/v1/docs"):
                 assert server.status(path) == 200, f"{path}{server.output()}"
             _, headers, _ = server.exchange("GET", "/health")
@@ -302,6 +305,7 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
             assert headers["x-content-type-options"] == "nosniff"
             if variant.auth and variant.worker == "none":
                 _account_lifecycle(server)
+                _organizations(server, mailbox)
             if variant.worker != "none":
                 state = _round_trip(server, variant.auth)
                 logs = (environment.parent / "worker.log").read_text(errors="replace")
@@ -359,6 +363,33 @@ def _account_lifecycle(server: served.Server) -> None:
     assert headers["content-type"] == "application/problem+json"
 
 
+def _organizations(server: served.Server, mailbox: served.Mailbox) -> None:
+    """The issue's check of organizations against a running server: A's item is A's alone,
+    until A invites B by email and B accepts with the token the email brought."""
+    a = server.register_and_login("owner-a@example.com")
+    b = server.register_and_login("member-b@example.com")
+    status, item = server.request("POST", "/api/v1/items/", a, json_body={"title": "A's"})
+    assert status == 201, item
+    org_id = item["org_id"]
+    url = f"/api/v1/items/{item['id']}"
+    org_items = f"/api/v1/orgs/{org_id}/items/"
+    assert server.request("GET", url, b)[0] == 404
+    assert server.request("PATCH", url, b, json_body={"title": "B's"})[0] == 404
+    assert server.request("DELETE", url, b)[0] == 404
+    assert server.request("GET", "/api/v1/items/", b)[1]["total"] == 0
+    assert server.request("GET", org_items, b)[0] == 404
+
+    invitation = {"email": "member-b@example.com", "role": "member"}
+    path = f"/api/v1/orgs/{org_id}/invitations"
+    assert server.request("POST", path, a, json_body=invitation)[0] == 201
+    token = mailbox.token_for("member-b@example.com", subject="Join")
+    accept = "/api/v1/invitations/accept"
+    status, org = server.request("POST", accept, b, json_body={"token": token})
+    assert (status, org["id"], org["role"]) == (200, org_id, "member"), org
+    status, page = server.request("GET", org_items, b)
+    assert (status, [i["title"] for i in page["items"]]) == (200, ["A's"]), page
+
+
 def _round_trip(server: served.Server, auth: bool) -> dict[str, Any]:
     """Enqueue the example job over HTTP and wait until the worker has finished (or failed) it."""
     headers = server.register_and_login("worker@example.com") if auth else {}
@@ -412,9 +443,12 @@ def test_guide(
     router = package / "api" / "v1" / "router.py"
     text = router.read_text(encoding="utf-8")
     text = re.sub(r"(routes import .*)\bitems\b", r"\1items, projects", text)
-    text = text.replace(
-        "api_router.include_router(items.router)\n",
-        "api_router.include_router(items.router)\napi_router.include_router(projects.router)\n",
+    # Each mount of items (with auth, twice: under /orgs/{org_id} and the personal one).
+    text = re.sub(
+        r"^api_router\.include_router\(items\.router(.*)\)$",
+        r"\g<0>\napi_router.include_router(projects.router\1)",
+        text,
+        flags=re.MULTILINE,
     )
     router.write_text(text, encoding="utf-8")
     # The longer names need new line breaks, the new imports their place.

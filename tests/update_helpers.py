@@ -19,6 +19,7 @@ from typing import Any
 import copier
 
 from tests import support
+from tests.variants import PACKAGE_NAME
 
 # The released commits of the template, as its own tags mark them (docs/contributing.md).
 RELEASES = {
@@ -249,11 +250,14 @@ DEPENDENCY_NEW = '    "tenacity>=9.0",\n'
 EXPECTED_CONFLICTS = {
     # 0.3.0 raised the floor of every dependency: one added beside them conflicts.
     "v0.2.0": ["pyproject.toml"],
+    # 0.4.0 adds the `orgs` route module to the line the user's `hello` went to.
+    "v0.3.0": [f"{PACKAGE_NAME}/api/v1/router.py"],
 }
 _CONFLICT = re.compile(
     r"^<<<<<<< .*?\n(.*?)^=======\n(.*?)^>>>>>>> .*?\n", re.MULTILINE | re.DOTALL
 )
 _REQUIREMENT = re.compile(r'^\s*"([A-Za-z0-9_.-]+)')
+_IMPORT = re.compile(r"^from ([\w.]+) import ([\w, ]+)$", re.MULTILINE)
 
 
 def _replace_once(path: Path, old: str, new: str) -> None:
@@ -285,11 +289,16 @@ def make_user_edits(project: Path, package: str, mount: str = "main") -> None:
 
 
 def keep_both(path: Path) -> None:
-    """Resolve the conflicts of ``path`` as docs/updating.md says for the dependencies: the
-    template's lines, and the lines of the user's own dependencies."""
+    """Resolve the conflicts of ``path`` as docs/updating.md says: for the dependencies, the
+    template's lines and the lines of the user's own; for one ``from ... import`` line, one
+    line with the names of both."""
 
     def merge(conflict: re.Match[str]) -> str:
         ours, theirs = conflict[1].splitlines(keepends=True), conflict[2].splitlines(keepends=True)
+        imports = [_IMPORT.match(line) for line in ours + theirs]
+        if len(imports) == 2 and imports[0] and imports[1] and imports[0][1] == imports[1][1]:
+            names = {name.strip() for found in imports if found for name in found[2].split(",")}
+            return f"from {imports[0][1]} import {', '.join(sorted(names))}\n"
         names = {_name(line) for line in theirs}
         return "".join(theirs + [line for line in ours if _name(line) not in names])
 
@@ -319,6 +328,19 @@ def missing_user_edits(project: Path, package: str, mount: str = "main") -> list
         missing += [
             f"{relative}: lost {text.strip().splitlines()[0]!r}..."
             for text in texts
-            if text not in content
+            if text not in content and not _imported(text, content)
         ]
     return missing
+
+
+def _imported(line: str, content: str) -> bool:
+    """Whether ``content`` imports every name of the import ``line`` from its module, on
+    one line of its own that may name more (a conflict resolved by merging the names)."""
+    wanted = _IMPORT.match(line)
+    if wanted is None:
+        return False
+    for found in _IMPORT.finditer(content):
+        names = {name.strip() for name in found[2].split(",")}
+        if found[1] == wanted[1] and {n.strip() for n in wanted[2].split(",")} <= names:
+            return True
+    return False
