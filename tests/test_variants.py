@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -42,6 +43,14 @@ class Rendered:
 # The variants that follow docs/architecture.md's guide (test_guide): both db_modes, with
 # and without auth.
 GUIDE_VARIANTS = [VARIANTS_BY_ID["async-auth-celery"], VARIANTS_BY_ID["sync-noauth-taskiq"]]
+# The served API is fuzzed on one variant per db_mode x auth; two of them have the job routes.
+FUZZ_VARIANTS = {"async-auth-none", "sync-auth-taskiq", "async-noauth-rq", "sync-noauth-none"}
+# What the fuzz holds the API to: no 5xx, and every answer as the schema documents it.
+FUZZ_CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,"
+    "response_schema_conformance,response_headers_conformance"
+)
+FUZZ_EXAMPLES = 30
 # Worker variants first: they are the slowest (better spread over xdist workers). The guide's
 # variants are a prefix of this list, so each variant keeps one parameter index in every
 # stage, and pytest keeps its stages together and in order.
@@ -272,8 +281,10 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
     """g. Served as in production: the prestart script migrates (and creates the first
     superuser), a real uvicorn started as the Dockerfile starts it answers ``/health``,
     ``/health/ready`` and the docs, with security headers and no server banner; with auth,
-    the account lifecycle holds (``_account_lifecycle``); with a worker, a job enqueued
-    over HTTP is processed by the real worker process."""
+    the account lifecycle and organizations hold (``_account_lifecycle``,
+    ``_organizations``); with a worker, a job enqueued over HTTP is processed by the real
+    worker process; on ``FUZZ_VARIANTS``, schemathesis finds no 5xx and nothing the schema
+    does not document (``_fuzz``)."""
     variant = rendered.variant
     with support.temporary_database(support.database_name(variant.id, "serve")) as url:
         env = support.clean_env(
@@ -311,6 +322,9 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
                 logs = (environment.parent / "worker.log").read_text(errors="replace")
                 assert state.get("status") == "finished", f"job: {state}\n--- worker ---\n{logs}"
                 assert "round-trip" in str(state.get("result")), state
+            # Last: the fuzz enqueues jobs of its own (some long) that keep the worker busy.
+            if variant.id in FUZZ_VARIANTS:
+                _fuzz(server, environment, variant)
 
 
 def _account_lifecycle(server: served.Server) -> None:
@@ -388,6 +402,39 @@ def _organizations(server: served.Server, mailbox: served.Mailbox) -> None:
     assert (status, org["id"], org["role"]) == (200, org_id, "member"), org
     status, page = server.request("GET", org_items, b)
     assert (status, [i["title"] for i in page["items"]]) == (200, ["A's"]), page
+
+
+def _fuzz(server: served.Server, project: Path, variant: Variant) -> None:
+    """schemathesis on every operation of the served OpenAPI schema (with auth, as the first
+    superuser, so that admin routes are reached too): no answer is a 5xx, and every answer
+    has a status, content type, body and headers that the schema documents. The seed is
+    fixed, so a failure reproduces; ``FUZZ_SEED`` picks another."""
+    headers = []
+    if variant.auth:
+        dotenv = dict(
+            line.split("=", 1)
+            for line in (project / ".env").read_text(encoding="utf-8").splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        tokens = server.tokens(dotenv["FIRST_SUPERUSER_EMAIL"], dotenv["FIRST_SUPERUSER_PASSWORD"])
+        headers = ["-H", f"Authorization: Bearer {tokens['access_token']}"]
+    schemathesis = Path(sys.executable).with_name("schemathesis")
+    support.run(
+        [
+            schemathesis,
+            "run",
+            f"{server.base}/api/v1/openapi.json",
+            *headers,
+            f"--checks={FUZZ_CHECKS}",
+            f"--max-examples={FUZZ_EXAMPLES}",
+            f"--seed={os.environ.get('FUZZ_SEED', '20261123')}",
+            "--generation-database=none",
+            "--no-color",
+        ],
+        cwd=project.parent,
+        env=support.clean_env(),
+        timeout=300,
+    )
 
 
 def _round_trip(server: served.Server, auth: bool) -> dict[str, Any]:

@@ -6,14 +6,15 @@ lines from the standard library loggers (uvicorn, SQLAlchemy) routed through str
 
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
+HEADER_NAME = REQUEST_ID_HEADER.lower().encode()  # as ASGI gives names: lowercase bytes
 # A client-sent id is kept only if it is short and plain, so it cannot forge log lines.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -31,7 +32,12 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A line below the level is dropped first, before any other processor runs.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
@@ -69,9 +75,11 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        incoming = headers.get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
-        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        incoming = next(
+            (value.decode("latin-1") for name, value in scope["headers"] if name == HEADER_NAME),
+            "",
+        )
+        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
         status_code = 500
         start = time.perf_counter()
 
@@ -79,7 +87,7 @@ class RequestContextMiddleware:
             nonlocal status_code
             if message["type"] == "http.response.start":
                 status_code = message["status"]
-                header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+                header = (HEADER_NAME, request_id.encode())
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 

@@ -1,0 +1,91 @@
+"""wrk (Debian's package `wrk`), the load generator of the throughput figures.
+
+One wrk run: a route at a concurrency for some seconds, two threads, its summary parsed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+THREADS = 2
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+# A POST with a JSON body and the headers given on the command line (wrk's Lua API).
+POST_SCRIPT = """\
+wrk.method = "POST"
+wrk.body = '{"title": "bench"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def missing() -> str | None:
+    if shutil.which("wrk") is None:
+        return "wrk is not installed (Debian: apt install wrk)"
+    return None
+
+
+@dataclass
+class Run:
+    """One wrk run's summary: requests per second, latencies in ms, failures."""
+
+    requests: int
+    rate: float
+    p50: float
+    p99: float
+    non_2xx: int
+    socket_errors: int
+    timeouts: int
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+
+def _ms(text: str) -> float:
+    found = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    assert found is not None, f"not a wrk duration: {text!r}"
+    return float(found[1]) * UNITS[found[2]]
+
+
+def parse(output: str) -> Run:
+    def number(pattern: str, default: str = "0") -> str:
+        found = re.search(pattern, output)
+        return found[1] if found else default
+
+    socket = SOCKET_ERRORS.search(output)
+    connect, read, write, timeouts = (int(n) for n in socket.groups()) if socket else (0, 0, 0, 0)
+    return Run(
+        requests=int(number(r"(\d+) requests in")),
+        rate=float(number(r"Requests/sec:\s+([\d.]+)")),
+        p50=_ms(number(r"\n\s+50%\s+(\S+)", "0ms")),
+        p99=_ms(number(r"\n\s+99%\s+(\S+)", "0ms")),
+        non_2xx=int(number(r"Non-2xx or 3xx responses: (\d+)")),
+        socket_errors=connect + read + write + timeouts,
+        timeouts=timeouts,
+    )
+
+
+def run(
+    url: str,
+    connections: int,
+    seconds: float,
+    headers: Mapping[str, str] | None = None,
+    *,
+    post_json_to: Path | None = None,
+) -> Run:
+    """wrk on ``url``; with ``post_json_to`` (a scratch folder), POSTs a JSON body instead."""
+    command = ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}",
+               f"-d{seconds:g}s", "--latency", "--timeout", "5s"]  # fmt: skip
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    if post_json_to is not None:
+        script = post_json_to / "post.lua"
+        script.write_text(POST_SCRIPT)
+        command += ["-s", str(script)]
+    result = subprocess.run([*command, url], capture_output=True, text=True, check=True)
+    return parse(result.stdout)
