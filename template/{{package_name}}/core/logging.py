@@ -5,8 +5,8 @@ lines from the standard library loggers (uvicorn, SQLAlchemy) routed through str
 """
 
 import logging
+import random
 import re
-import secrets
 import sys
 import time
 
@@ -21,6 +21,20 @@ SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 logger = structlog.get_logger("request")
 
 
+class StdoutLogger:
+    """Where structlog writes the app's rendered lines: the current `sys.stdout` (looked up
+    at each line: a test may swap it), under the name that `add_logger_name` reports."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        sys.stdout.write(message + "\n")
+        sys.stdout.flush()
+
+    debug = info = warning = error = critical = exception = msg
+
+
 def configure_logging(*, json: bool, level: str = "INFO") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -31,17 +45,15 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
+    # The app's own lines: dropped below the level before any processor runs, then rendered
+    # and written by structlog itself (the standard library's logging costs as much again).
     structlog.configure(
-        # A line below the level is dropped first, before any other processor runs.
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, *([structlog.processors.format_exc_info] if json else []), renderer],
+        logger_factory=StdoutLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=True,
     )
+    # The standard library's lines (uvicorn, SQLAlchemy...): the same shape, through a handler.
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
@@ -79,7 +91,10 @@ class RequestContextMiddleware:
             (value.decode("latin-1") for name, value in scope["headers"] if name == HEADER_NAME),
             "",
         )
-        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
+        if not SAFE_REQUEST_ID.fullmatch(incoming):
+            # An id to find a request's lines by, not a secret: no system call for it.
+            incoming = f"{random.getrandbits(128):032x}"
+        request_id = incoming
         status_code = 500
         start = time.perf_counter()
 
