@@ -280,7 +280,8 @@ def test_alembic(environment: Path, services: dict[str, str], rendered: Rendered
 def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
     """g. Served as in production: the prestart script migrates (and creates the first
     superuser), a real uvicorn started as the Dockerfile starts it answers ``/health``,
-    ``/health/ready`` and the docs, with security headers and no server banner; with auth,
+    ``/health/ready`` and the docs, with security headers and no server banner (and no
+    ``/metrics``: the operations settings are empty); with auth,
     the account lifecycle and organizations hold (``_account_lifecycle``,
     ``_organizations``); with a worker, a job enqueued over HTTP is processed by the real
     worker process; on ``FUZZ_VARIANTS``, schemathesis finds no 5xx and nothing the schema
@@ -314,6 +315,8 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
             _, headers, _ = server.exchange("GET", "/health")
             assert "server" not in headers, "the server banner is announced"
             assert headers["x-content-type-options"] == "nosniff"
+            # No operations setting is set: the metrics are not on the public port.
+            assert server.status("/metrics") == 404
             if variant.auth and variant.worker == "none":
                 _account_lifecycle(server)
                 _organizations(server, mailbox)

@@ -9,9 +9,11 @@ Measured: cold start to the first 200; wrk (Debian's ``wrk``) on ``/health`` (c3
 ``/api/v1/users/me`` (c32, c256), ``/api/v1/items/?limit=20`` (c32) and item creation (c64,
 every 201 counted against the rows in the table); the login flood (c32 on
 ``/api/v1/auth/login`` with the right password, from a Python load generator), with the
-server's peak RSS and ``/health``'s p99 beside the flood; ``copier copy`` of one project;
-with ``--suite``, the template suite's wall time. Each figure is printed with its target.
-Needs PostgreSQL on 127.0.0.1:5432.
+server's peak RSS and ``/health``'s p99 beside the flood; then ``/health``,
+``/api/v1/users/me`` and the items list again with every operations setting on (Sentry,
+OpenTelemetry and Prometheus, sending to a local endpoint): their cost; ``copier copy`` of
+one project; with ``--suite``, the template suite's wall time. Each figure is printed with
+its target. Needs PostgreSQL on 127.0.0.1:5432.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -212,6 +216,9 @@ def measure(project: Path, variant_id: str, bare: Bare, seconds: float, out: Res
                         c256.errors == 0 and kept)  # fmt: skip
             items = wrk.run(server.base + "/api/v1/items/?limit=20", 32, seconds, headers)
             out.add("/api/v1/items/?limit=20 c32", describe(items), "0 errors", items.errors == 0)
+            off = {"/health": health.rate, "/api/v1/items/?limit=20": items.rate}
+            if variant.auth:
+                off["/api/v1/users/me"] = c32.rate
             created = wrk.run(server.base + "/api/v1/items/", 64, seconds, headers,
                               post_json_to=project.parent)  # fmt: skip
             with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as db:
@@ -246,6 +253,46 @@ def measure(project: Path, variant_id: str, bare: Bare, seconds: float, out: Res
                 out.add("/health p99 beside the login flood", f"{p99:.1f} ms "
                         f"(alone {idle.percentile(99):.1f} ms)", f"<= {HEALTH_P99_TARGET_MS} ms",
                         p99 <= HEALTH_P99_TARGET_MS)  # fmt: skip
+
+        with sink() as (collector, received), uvicorn(project, app, {**env, **{
+            "SENTRY_DSN": f"http://public@{collector.removeprefix('http://')}/1",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
+            "METRICS_PORT": str(support.free_port()),
+        }}) as server:  # fmt: skip
+            for path, rate in off.items():
+                run = wrk.run(server.base + path, CONCURRENCY, seconds, headers)
+                out.add(f"{path} c{CONCURRENCY}, operations on", f"{describe(run)}  "
+                        f"{run.rate / rate:.0%} of off", "0 errors", run.errors == 0)  # fmt: skip
+            out.add("operations on: sent to the local endpoint", f"{received[0]} posts, "
+                    f"{received[1] / 1e6:.1f} MB", "> 0", received[0] > 0)  # fmt: skip
+
+
+@contextlib.contextmanager
+def sink() -> Iterator[tuple[str, list[int]]]:
+    """A local endpoint for Sentry's envelopes and OTLP's traces: 200 to every POST, as
+    theirs answer. Yields its URL and [posts, bytes] received."""
+    received = [0, 0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            self.rfile.read(length)
+            received[0] += 1
+            received[1] += length
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 async def health_alone(base: str, seconds: float = 2.0) -> Measured:

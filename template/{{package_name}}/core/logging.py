@@ -9,6 +9,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Sequence
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,9 +36,13 @@ class StdoutLogger:
     debug = info = warning = error = critical = exception = msg
 
 
-def configure_logging(*, json: bool, level: str = "INFO") -> None:
+def configure_logging(
+    *, json: bool, level: str = "INFO", extra: Sequence[structlog.types.Processor] = ()
+) -> None:
+    """Configure every line's shape; `extra` processors add fields (the trace id, say)."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        *extra,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -117,4 +122,7 @@ class RequestContextMiddleware:
                 status=status_code,
                 duration_ms=round((time.perf_counter() - start) * 1000, 2),
             )
-            structlog.contextvars.unbind_contextvars("request_id")
+        # After an error the id stays bound: the handler of unexpected errors and the error
+        # reporter run outside this middleware, and log and report it with the id. Each
+        # request runs in a context of its own, so it goes no further.
+        structlog.contextvars.unbind_contextvars("request_id")
