@@ -9,7 +9,7 @@ import random
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -82,11 +82,17 @@ def configure_logging(
     logging.getLogger("uvicorn.access").disabled = True
 
 
-class RequestContextMiddleware:
-    """Binds a request id to every log line and logs one line per request."""
+# Told of each response: its request's scope, its status and the seconds it took.
+Observer = Callable[[Scope, int, float], None]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class RequestContextMiddleware:
+    """Binds a request id to every log line and logs one line per request; `observe`, if
+    given, is told of each response too (the metrics, core/telemetry.py)."""
+
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -115,13 +121,16 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - start
             logger.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status_code,
-                duration_ms=round((time.perf_counter() - start) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
             )
+            if self.observe is not None:
+                self.observe(scope, status_code, seconds)
         # After an error the id stays bound: the handler of unexpected errors and the error
         # reporter run outside this middleware, and log and report it with the id. Each
         # request runs in a context of its own, so it goes no further.
