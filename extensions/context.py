@@ -118,6 +118,7 @@ def worker_command(
             "--url",
             redis_url,
             "--with-scheduler",
+            "--maintenance-interval=60",
             queue,
         ],
         "taskiq": ["taskiq", "worker", f"{module}:broker"],
