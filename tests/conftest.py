@@ -44,6 +44,12 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one xdist worker more than the CPUs. Much of a stage is spent waiting (for a
+    server to boot, a broker outage to last, a worker to take a job), not computing."""
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse to run if xdist's loadgroup no longer groups (pytest-dev/pytest-xdist#1386).

@@ -50,7 +50,27 @@ FUZZ_CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_schema_conformance,response_headers_conformance"
 )
-FUZZ_EXAMPLES = 30
+FUZZ_EXAMPLES = 15
+# A worker running through an outage of its broker (15 to 35 s each): one variant per queue
+# runs it; between them, both db_modes and both auth answers, so every line of the test
+# files is rendered in one of them (docs/contributing.md).
+OUTAGE_VARIANTS = {
+    "async-auth-rq",
+    "sync-noauth-taskiq",
+    "sync-auth-celery",
+    "sync-noauth-celery-rabbitmq",
+    "async-auth-procrastinate",
+}
+WORKER_OUTAGE_TESTS = (
+    "tests/test_broker_outage.py::test_the_worker_runs_through_a_broker_outage",
+    "tests/test_database_outage.py::test_the_worker_runs_through_a_database_outage",
+)
+# procrastinate's test_database_outage.py reads differently from its sibling's (the test above
+# is added): its other tests, the same text, run in the OUTAGE_VARIANTS one only.
+SIBLING_OUTAGE_TESTS = (
+    "tests/test_database_outage.py::test_the_database_down_is_503_and_the_app_recovers",
+    "tests/test_database_outage.py::test_a_frozen_database_is_503_within_the_timeouts_and_the_app_recovers",
+)
 # Worker variants first: they are the slowest (better spread over xdist workers). The guide's
 # variants are a prefix of this list, so each variant keeps one parameter index in every
 # stage, and pytest keeps its stages together and in order.
@@ -220,9 +240,13 @@ def test_pytest(
     The project's suite creates its database from DATABASE_URL; the name is unique to this
     run and variant, and dropped afterwards. A worker variant runs the test files that read
     differently from its ``worker=none`` sibling's: the others, the same text on the same
-    code, pass in the sibling's own run (see docs/contributing.md).
+    code, pass in the sibling's own run; the worker-through-an-outage tests run in
+    ``OUTAGE_VARIANTS`` only (see docs/contributing.md).
     """
     files = _files_of_its_own(rendered.variant, environment, sibling_of)
+    if rendered.variant.id not in OUTAGE_VARIANTS:
+        repeated = WORKER_OUTAGE_TESTS + SIBLING_OUTAGE_TESTS * bool(files)
+        files += [f"--deselect={test}" for test in repeated]
     name = support.database_name(rendered.variant.id, "pytest")
     env = support.clean_env({"DATABASE_URL": support.database_url(name)})
     try:
