@@ -320,6 +320,10 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
                 "JOB_RETRY_DELAY": "0",
             }
         )
+        if variant.auth and variant.worker != "none":
+            # Only the lifecycle checks below need production's argon2id cost; elsewhere a hash
+            # (each registration and login of the fuzz) need not take a quarter of a second.
+            env |= {"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ROUNDS": "1"}
         worker = None
         if variant.worker != "none":
             # The worker's command as the README gives it; rq takes its URL and queue.
