@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from tests import support
-from tests.variants import PACKAGE_NAME, PYTHON_CHECK_VARIANT, PYTHON_VERSIONS, VARIANTS_PYTHON
+from tests.variants import (
+    PACKAGE_NAME,
+    PROJECT_PYTEST,
+    PYTHON_CHECK_VARIANT,
+    PYTHON_VERSIONS,
+    VARIANTS_PYTHON,
+)
 
 pytestmark = [pytest.mark.variant]
 
@@ -76,6 +82,6 @@ def test_interpreter(copie: Any, template_root: Path, version: str, postgres: st
     name = support.database_name(PYTHON_CHECK_VARIANT.id, "py" + version)
     env = support.clean_env({"DATABASE_URL": support.database_url(name)})
     try:
-        support.run([*run, "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, env=env)
+        support.run([*run, *PROJECT_PYTEST], cwd=project, env=env)
     finally:
         support.drop_database(name)

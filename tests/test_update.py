@@ -18,7 +18,7 @@ import yaml
 
 from tests import support
 from tests import update_helpers as uh
-from tests.variants import BASE_ANSWERS, PACKAGE_NAME
+from tests.variants import BASE_ANSWERS, PACKAGE_NAME, PROJECT_PYTEST
 
 PYTHON = "3.12"
 
@@ -157,7 +157,7 @@ def test_updated_project_passes_its_own_tests(updated: Updated, postgres: str) -
     support.run(["uv", "sync", "--python", str(python), "--group", "dev"], cwd=project)
     url = support.database_url(support.database_name("update"))
     result = support.run(
-        ["uv", "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+        ["uv", "run", "--no-sync", *PROJECT_PYTEST],
         cwd=project,
         env=support.clean_env({"DATABASE_URL": url}),
     )
