@@ -114,7 +114,9 @@ def install(template: Path, variant_id: str, workdir: Path) -> Path:
     project = workdir / variant_id / "project"
     support.render(template, project, VARIANTS_BY_ID[variant_id].answers)
     python = support.find_python("3.12") or sys.executable
-    support.run(["uv", "sync", "--no-dev", "--python", python], cwd=project)
+    # Compiled to bytecode up front, as the Dockerfile does (UV_COMPILE_BYTECODE): the first
+    # start does not compile what it imports, so the cold start is production's.
+    support.run(["uv", "sync", "--no-dev", "--compile-bytecode", "--python", python], cwd=project)
     return project
 
 
@@ -135,7 +137,7 @@ class Results:
     def add(self, what: str, figure: str, target: str = "", ok: bool | None = None) -> None:
         self.rows.append(Row(what, figure, target, ok))
         mark = "" if ok is None else ("  ok" if ok else "  MISSED")
-        print(f"  {what:<36} {figure:<76} {target}{mark}", flush=True)
+        print(f"  {what:<40} {figure:<112} {target}{mark}", flush=True)
 
     @property
     def missed(self) -> int:
@@ -143,8 +145,23 @@ class Results:
 
 
 def describe(run: wrk.Run) -> str:
+    cpu = f"  cpu {run.cpu_us:5.0f} us/req" if run.cpu_us is not None else ""
     return (f"{run.rate:8.0f} rps  p50 {run.p50:6.1f} ms  p99 {run.p99:6.1f} ms  "
-            f"errors {run.errors} ({run.timeouts} timeouts)")  # fmt: skip
+            f"errors {run.errors} ({run.timeouts} timeouts){cpu}")  # fmt: skip
+
+
+def shares(run: wrk.Run, bare: Reference) -> str:
+    """The run's rate as a share of bare FastAPI's, and the same by CPU time per request."""
+    by_cpu = f", by cpu {bare.cpu_us / run.cpu_us:.0%}" if run.cpu_us else ""
+    return f"{run.rate / bare.rate:.0%} of bare{by_cpu}"
+
+
+@dataclass
+class Reference:
+    """Bare FastAPI's /health: requests per second, and its CPU time per request in us."""
+
+    rate: float
+    cpu_us: float
 
 
 class Bare:
@@ -155,8 +172,9 @@ class Bare:
         self.server = server
         self.seconds = seconds
 
-    def health_rate(self) -> float:
-        return wrk.run(self.server.base + "/health", CONCURRENCY, self.seconds).rate
+    def health(self) -> wrk.Run:
+        url = self.server.base + "/health"
+        return wrk.run(url, CONCURRENCY, self.seconds, server_pid=self.server.pid)
 
 
 def measure(project: Path, variant_id: str, bare: Bare, seconds: float, out: Results) -> None:
@@ -183,12 +201,17 @@ def measure(project: Path, variant_id: str, bare: Bare, seconds: float, out: Res
             out.add("cold start to the first 200", f"{server.cold_start:.2f} s "
                     f"(bare {bare_cold:.2f} s)", f"<= {COLD_START_FACTOR} x bare",
                     server.cold_start <= COLD_START_FACTOR * bare_cold)  # fmt: skip
-            before = bare.health_rate()
-            health = wrk.run(server.base + "/health", CONCURRENCY, seconds)
-            reference = statistics.mean([before, bare.health_rate()])
-            out.add(f"bare FastAPI /health c{CONCURRENCY}", f"{reference:8.0f} rps")
-            share = health.rate / reference
-            out.add(f"/health c{CONCURRENCY}", f"{describe(health)}  {share:.0%} of bare",
+            before = bare.health()
+            health = wrk.run(server.base + "/health", CONCURRENCY, seconds, server_pid=server.pid)
+            after = bare.health()
+            reference = Reference(
+                statistics.mean([before.rate, after.rate]),
+                statistics.mean([before.cpu_us or 0, after.cpu_us or 0]),
+            )
+            out.add(f"bare FastAPI /health c{CONCURRENCY}",
+                    f"{reference.rate:8.0f} rps  cpu {reference.cpu_us:5.0f} us/req")  # fmt: skip
+            share = health.rate / reference.rate
+            out.add(f"/health c{CONCURRENCY}", f"{describe(health)}  {shares(health, reference)}",
                     f">= {HEALTH_SHARE:.0%}", share >= HEALTH_SHARE)  # fmt: skip
 
             headers: dict[str, str] = {}
@@ -203,24 +226,25 @@ def measure(project: Path, variant_id: str, bare: Bare, seconds: float, out: Res
 
             if variant.auth:
                 me = server.base + "/api/v1/users/me"
-                c32 = wrk.run(me, 32, seconds, headers)
-                share = c32.rate / reference
+                c32 = wrk.run(me, 32, seconds, headers, server_pid=server.pid)
+                share = c32.rate / reference.rate
                 goal = USERS_ME_SHARE[variant.db_mode]
-                out.add("/api/v1/users/me c32", f"{describe(c32)}  {share:.0%} of bare",
+                out.add("/api/v1/users/me c32", f"{describe(c32)}  {shares(c32, reference)}",
                         f">= {goal:.0%}, p99 <= {USERS_ME_P99_MS} ms",
                         share >= goal and c32.p99 <= USERS_ME_P99_MS)  # fmt: skip
-                c256 = wrk.run(me, 256, seconds, headers)
+                c256 = wrk.run(me, 256, seconds, headers, server_pid=server.pid)
                 kept = c256.rate >= (1 - C256_DROP) * c32.rate
                 out.add("/api/v1/users/me c256", describe(c256),
                         f"0 errors, >= {1 - C256_DROP:.0%} of c32",
                         c256.errors == 0 and kept)  # fmt: skip
-            items = wrk.run(server.base + "/api/v1/items/?limit=20", 32, seconds, headers)
+            items = wrk.run(server.base + "/api/v1/items/?limit=20", 32, seconds, headers,
+                            server_pid=server.pid)  # fmt: skip
             out.add("/api/v1/items/?limit=20 c32", describe(items), "0 errors", items.errors == 0)
             off = {"/health": health.rate, "/api/v1/items/?limit=20": items.rate}
             if variant.auth:
                 off["/api/v1/users/me"] = c32.rate
             created = wrk.run(server.base + "/api/v1/items/", 64, seconds, headers,
-                              post_json_to=project.parent)  # fmt: skip
+                              post_json_to=project.parent, server_pid=server.pid)  # fmt: skip
             with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as db:
                 row = db.execute("SELECT count(*) FROM items").fetchone()
             rows = (row[0] if row else 0) - 20
@@ -260,7 +284,8 @@ def measure(project: Path, variant_id: str, bare: Bare, seconds: float, out: Res
             "METRICS_PORT": str(support.free_port()),
         }}) as server:  # fmt: skip
             for path, rate in off.items():
-                run = wrk.run(server.base + path, CONCURRENCY, seconds, headers)
+                run = wrk.run(server.base + path, CONCURRENCY, seconds, headers,
+                              server_pid=server.pid)  # fmt: skip
                 out.add(f"{path} c{CONCURRENCY}, operations on", f"{describe(run)}  "
                         f"{run.rate / rate:.0%} of off", "0 errors", run.errors == 0)  # fmt: skip
             out.add("operations on: sent to the local endpoint", f"{received[0]} posts, "

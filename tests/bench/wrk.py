@@ -1,10 +1,12 @@
 """wrk (Debian's package `wrk`), the load generator of the throughput figures.
 
-One wrk run: a route at a concurrency for some seconds, two threads, its summary parsed.
+One wrk run: a route at a concurrency for some seconds, two threads, its summary parsed;
+with the server's process id, also the CPU time the server spent per request.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -40,6 +42,9 @@ class Run:
     non_2xx: int
     socket_errors: int
     timeouts: int
+    # The server's CPU time (user and system) per request answered, in microseconds: on a
+    # shared machine, a steadier figure than the rate, which moves with what else runs.
+    cpu_us: float | None = None
 
     @property
     def errors(self) -> int:
@@ -77,8 +82,10 @@ def run(
     headers: Mapping[str, str] | None = None,
     *,
     post_json_to: Path | None = None,
+    server_pid: int | None = None,
 ) -> Run:
-    """wrk on ``url``; with ``post_json_to`` (a scratch folder), POSTs a JSON body instead."""
+    """wrk on ``url``; with ``post_json_to`` (a scratch folder), POSTs a JSON body instead;
+    with ``server_pid``, also the server's CPU time per request."""
     command = ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}",
                f"-d{seconds:g}s", "--latency", "--timeout", "5s"]  # fmt: skip
     for name, value in (headers or {}).items():
@@ -87,5 +94,16 @@ def run(
         script = post_json_to / "post.lua"
         script.write_text(POST_SCRIPT)
         command += ["-s", str(script)]
+    cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
     result = subprocess.run([*command, url], capture_output=True, text=True, check=True)
-    return parse(result.stdout)
+    summary = parse(result.stdout)
+    if server_pid is not None and summary.requests:
+        spent = cpu_seconds(server_pid) - cpu_before
+        summary.cpu_us = spent / summary.requests * 1e6
+    return summary
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far, user and system (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
