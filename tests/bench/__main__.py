@@ -1,7 +1,8 @@
 """The benchmark: ``uv run python -m tests.bench`` (docs/performance.md says what it shows).
 
 It renders each variant it measures, installs it, and serves it as production does: one
-uvicorn worker, ``ENVIRONMENT=production``, on a fresh database the prestart script migrated.
+uvicorn worker (``--workers`` for more), ``ENVIRONMENT=production``, on a fresh database the
+prestart script migrated.
 Beside them, a bare FastAPI app with the same FastAPI and uvicorn gives the reference,
 measured in the same run, before and after each variant.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
 import statistics
 import subprocess
@@ -66,11 +68,17 @@ SUITE_TARGET_S = 600
 
 
 def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set size so far (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    """The server's peak resident set size so far (VmHWM), in MB: with several uvicorn
+    workers, the largest of its processes' (each serves requests on its own)."""
+    peaks = [
+        int(line.split()[1]) / 1024
+        for member in wrk.process_tree(pid)
+        for line in Path(f"/proc/{member}/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    ]
+    if not peaks:
+        raise RuntimeError(f"no VmHWM for process {pid}")
+    return max(peaks)
 
 
 @dataclass
@@ -82,7 +90,8 @@ class Server:
 
 @contextlib.contextmanager
 def uvicorn(project: Path, app: list[str], env: Mapping[str, str]) -> Iterator[Server]:
-    """One uvicorn worker of ``project``'s environment (its own process: RSS is its own)."""
+    """uvicorn in ``project``'s environment: one worker process, or as many as
+    ``WEB_CONCURRENCY`` in ``env`` says (uvicorn reads it, as in the image)."""
     port = support.free_port()
     command = [str(project / ".venv/bin/python"), "-m", "uvicorn", *app,
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]  # fmt: skip
@@ -177,7 +186,9 @@ class Bare:
         return wrk.run(url, CONCURRENCY, self.seconds, server_pid=self.server.pid)
 
 
-def measure(project: Path, variant_id: str, bare: Bare, seconds: float, out: Results) -> None:
+def measure(
+    project: Path, variant_id: str, bare: Bare, seconds: float, workers: int, out: Results
+) -> None:
     variant = VARIANTS_BY_ID[variant_id]
     name = support.database_name("bench", project.parent.name)
     password = secrets.token_urlsafe(16)
@@ -191,8 +202,12 @@ def measure(project: Path, variant_id: str, bare: Bare, seconds: float, out: Res
                 "FIRST_SUPERUSER_PASSWORD": password,
                 # The floods come from one address: measure the app, not the throttle.
                 "LOGIN_ATTEMPTS_PER_ADDRESS": "1000000/minute",
+                "WEB_CONCURRENCY": str(workers),
             }
         )
+        if workers > 1:
+            # As the generated README says: with a process per core, one hash at a time each.
+            env["PASSWORD_HASH_CONCURRENCY"] = str(max(1, (os.cpu_count() or 1) // workers))
         python = str(project / ".venv/bin/python")
         support.run([python, "-m", f"{PACKAGE_NAME}.prestart"], cwd=project, env=env)
         app = [f"{PACKAGE_NAME}.main:create_app", "--factory"]
@@ -329,13 +344,13 @@ async def health_alone(base: str, seconds: float = 2.0) -> Measured:
 
 
 @contextlib.contextmanager
-def bare_server(project: Path, seconds: float) -> Iterator[Bare]:
+def bare_server(project: Path, seconds: float, workers: int) -> Iterator[Bare]:
     """The bare FastAPI app, in ``project``'s environment (the same FastAPI and uvicorn)."""
     app_dir = project.parent / "bare"
     app_dir.mkdir(exist_ok=True)
     (app_dir / "bare.py").write_text(BARE_APP)
     app = ["bare:app", "--app-dir", str(app_dir)]
-    with uvicorn(project, app, support.clean_env()) as server:
+    with uvicorn(project, app, support.clean_env({"WEB_CONCURRENCY": str(workers)})) as server:
         yield Bare(server, seconds)
 
 
@@ -369,22 +384,24 @@ def main() -> int:
                         help=f"default: {' '.join(DEFAULT_VARIANTS)}")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
     parser.add_argument("--suite", action="store_true", help="also time the template suite")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="uvicorn processes of each server (WEB_CONCURRENCY)")  # fmt: skip
     args = parser.parse_args()
     if unknown := set(args.variants) - set(VARIANTS_BY_ID):
         parser.error(f"unknown variants {sorted(unknown)}; known: {sorted(VARIANTS_BY_ID)}")
     if problem := support.postgres_problem() or wrk.missing():
         sys.exit(f"the benchmark cannot run: {problem}")
     out = Results()
-    print(f"one uvicorn worker, ENVIRONMENT=production, wrk -t{wrk.THREADS} "
+    print(f"uvicorn workers: {args.workers}, ENVIRONMENT=production, wrk -t{wrk.THREADS} "
           f"-d{args.seconds:g}s; the bare app measured before and after each variant")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         # The working tree as it is, committed or not (as the template tests render it).
         template = support.snapshot_template(support.REPO_ROOT, Path(tmp) / "template")
         projects = {v: install(template, v, Path(tmp)) for v in args.variants}
-        with bare_server(next(iter(projects.values())), args.seconds) as bare:
+        with bare_server(next(iter(projects.values())), args.seconds, args.workers) as bare:
             for variant_id, project in projects.items():
                 print(f"\n{variant_id}", flush=True)
-                measure(project, variant_id, bare, args.seconds, out)
+                measure(project, variant_id, bare, args.seconds, args.workers, out)
         print()
         copier_copy(template, Path(tmp), out)
     if args.suite:
