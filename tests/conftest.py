@@ -50,9 +50,16 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
+# The longest work, first: xdist hands out groups and tests in the order they are collected
+# (``--no-loadscope-reorder`` in pyproject.toml), and a long test handed out last would end
+# the run with one worker busy and the others idle (the update tests did: a minute).
+LONGEST_FIRST = ("test_update_database.py", "test_update.py", "test_python.py", "test_variants.py")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse to run if xdist's loadgroup no longer groups (pytest-dev/pytest-xdist#1386).
+    """Refuse to run if xdist's loadgroup no longer groups (pytest-dev/pytest-xdist#1386),
+    and put the longest work first (``LONGEST_FIRST``).
 
     xdist marks a grouped test by appending ``@<group>`` to its node id in the worker; when
     that stops working, a variant's stages would silently run on different workers.
@@ -65,6 +72,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 "pytest-xdist's --dist loadgroup does not group tests with this pytest "
                 "(pytest-dev/pytest-xdist#1386); keep pytest within pyproject.toml's pin."
             )
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
 
 
 @pytest.hookimpl(wrapper=True)
