@@ -1,4 +1,8 @@
-"""Security headers on every response: what an API's responses should say to a browser."""
+"""Security headers on every response: what an API's responses should say to a browser.
+
+Each is a default: a response that sets one itself (a route that may be cached, say, with its
+own `Cache-Control`) keeps its own and gets no second one.
+"""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,7 +41,9 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *headers]
+                own = message.get("headers", [])
+                present = {name.lower() for name, _ in own}
+                message["headers"] = [*own, *(h for h in headers if h[0] not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
