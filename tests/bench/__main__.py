@@ -355,19 +355,23 @@ def bare_server(project: Path, seconds: float, workers: int) -> Iterator[Bare]:
 
 
 def copier_copy(template: Path, workdir: Path, out: Results, runs: int = 3) -> None:
-    """``copier copy`` of the default project, as a user runs it, ``runs`` times."""
+    """``copier copy`` of the default project, as a user runs it: a first run, which writes
+    the bytecode of copier and what it imports (uv installs without it), then ``runs``
+    more, whose median is held to the target."""
     copier = Path(sys.executable).with_name("copier")
+    data = [f"--data={key}={value}" for key, value in BASE_ANSWERS.items()]
     timings = []
-    for number in range(runs):
+    for number in range(runs + 1):
         target = workdir / f"copy-{number}"
-        data = [f"--data={key}={value}" for key, value in BASE_ANSWERS.items()]
         started = time.monotonic()
         support.run([copier, "copy", "--trust", "--defaults", "--quiet", *data,
                      str(template), str(target)], cwd=workdir)  # fmt: skip
         timings.append(time.monotonic() - started)
-    median = statistics.median(timings)
-    out.add("copier copy (median of 3)", f"{median:.2f} s", f"<= {COPY_TARGET_S} s",
-            median <= COPY_TARGET_S)  # fmt: skip
+    first, *warm = timings
+    median = statistics.median(warm)
+    shown = ", ".join(f"{timing:.2f}" for timing in warm)
+    out.add(f"copier copy (median of {runs})", f"{median:.2f} s ({shown}; first run {first:.2f} s)",
+            f"<= {COPY_TARGET_S} s", median <= COPY_TARGET_S)  # fmt: skip
 
 
 def suite(out: Results) -> None:
