@@ -9,7 +9,7 @@ every revision of the template once, on a database that had rows before:
 - same answers, ``auth`` and ``procrastinate`` (0.2.0's single revision made everything):
   ``auth_0001``, ``jobs_0001``, ``jobs_auth_0001`` and ``procrastinate_0001`` adopt the
   tables that are there, and the revisions made after 0.2.0 (``auth_0002`` to
-  ``auth_0004``) create theirs, giving each user a personal organization that takes their
+  ``auth_0005``) create theirs, giving each user a personal organization that takes their
   items;
 - ``auth`` off to on, then ``worker`` none to procrastinate: each of them creates its tables;
 - procrastinate to celery: the documented downgrade of a feature that is turned off, and
@@ -34,7 +34,7 @@ from tests.variants import BASE_ANSWERS, PACKAGE_NAME, VARIANTS_PYTHON
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 # The newest revision of the auth branch: where every project with auth ends up.
-AUTH_HEAD = "auth_0004"
+AUTH_HEAD = "auth_0005"
 
 
 @pytest.fixture(scope="module")

@@ -318,6 +318,11 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
                 # A queue of this run's own on the shared broker.
                 "JOB_QUEUE": support.database_name(variant.id, "queue"),
                 "JOB_RETRY_DELAY": "0",
+                # This one client plays every user: its address gets the allowances of many
+                # (the accounts' own allowances stay as they are).
+                "LOGIN_ATTEMPTS_PER_ADDRESS": "1000/minute",
+                "REGISTRATIONS_PER_ADDRESS": "1000/minute",
+                "PASSWORD_RECOVERY_PER_ADDRESS": "1000/minute",
             }
         )
         if variant.auth and variant.worker != "none":
@@ -399,6 +404,19 @@ def _account_lifecycle(server: served.Server) -> None:
     assert refresh(first)[0] == 401
     assert (me(second), refresh(second)[0]) == (401, 401)
 
+    # Twenty guesses at once for another account: the allowance (five) is checked, the
+    # others are 429 before any hashing, and then the right password waits too.
+    burst = "burst@example.com"
+    account = {"email": burst, "password": served.PASSWORD, "full_name": "Burst"}
+    assert server.request("POST", "/api/v1/auth/register", json_body=account)[0] == 201
+    guesses = [{"username": burst, "password": f"guess {n}"} for n in range(20)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        login = partial(server.request, "POST", "/api/v1/auth/login")
+        statuses = sorted(status for status, _ in pool.map(lambda g: login(form=g), guesses))
+    assert statuses == [401] * 5 + [429] * 15, statuses
+    right = {"username": burst, "password": served.PASSWORD}
+    assert server.request("POST", "/api/v1/auth/login", form=right)[0] == 429
+
     # Five wrong passwords in a row are 401; the sixth is 429, before any hashing.
     wrong = {"username": email, "password": "not the password"}
     statuses = [server.request("POST", "/api/v1/auth/login", form=wrong)[0] for _ in range(6)]
@@ -427,8 +445,12 @@ def _organizations(server: served.Server, mailbox: served.Mailbox) -> None:
     invitation = {"email": "member-b@example.com", "role": "member"}
     path = f"/api/v1/orgs/{org_id}/invitations"
     assert server.request("POST", path, a, json_body=invitation)[0] == 201
-    token = mailbox.token_for("member-b@example.com", subject="Join")
+    token = mailbox.token_for("member-b@example.com", subject="invitation")
     accept = "/api/v1/invitations/accept"
+    # Only a confirmed address accepts an invitation to it.
+    assert server.request("POST", accept, b, json_body={"token": token})[0] == 403
+    confirm = {"token": mailbox.token_for("member-b@example.com", subject="Confirm your email")}
+    assert server.request("POST", "/api/v1/auth/verify-email", json_body=confirm)[0] == 204
     status, org = server.request("POST", accept, b, json_body={"token": token})
     assert (status, org["id"], org["role"]) == (200, org_id, "member"), org
     status, page = server.request("GET", org_items, b)
