@@ -8,9 +8,11 @@ worker, in order. A stage whose prerequisite failed errors at once with the reas
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +31,7 @@ from tests.variants import PACKAGE_NAME, VARIANTS, VARIANTS_BY_ID, VARIANTS_PYTH
 
 PYTHON = VARIANTS_PYTHON
 WORKER_TIMEOUT = 60.0  # seconds until an enqueued job must be finished
+BODY_TIMEOUT = 2  # seconds the served API waits for a request's body (REQUEST_BODY_TIMEOUT)
 
 pytestmark = [pytest.mark.variant]
 
@@ -323,6 +326,8 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
                 "LOGIN_ATTEMPTS_PER_ADDRESS": "1000/minute",
                 "REGISTRATIONS_PER_ADDRESS": "1000/minute",
                 "PASSWORD_RECOVERY_PER_ADDRESS": "1000/minute",
+                # For _hostile_client's body that never ends.
+                "REQUEST_BODY_TIMEOUT": str(BODY_TIMEOUT),
             }
         )
         if variant.auth and variant.worker != "none":
@@ -350,6 +355,8 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
             assert headers["x-content-type-options"] == "nosniff"
             # No operations setting is set: the metrics are not on the public port.
             assert server.status("/metrics") == 404
+            if variant.worker == "none":
+                _hostile_client(server)
             if variant.auth and variant.worker == "none":
                 _account_lifecycle(server)
                 _organizations(server, mailbox)
@@ -361,6 +368,38 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
             # Last: the fuzz enqueues jobs of its own (some long) that keep the worker busy.
             if variant.id in FUZZ_VARIANTS:
                 _fuzz(server, environment, variant)
+
+
+def _hostile_client(server: served.Server) -> None:
+    """What a client may send a server that runs as the Dockerfile runs it: a header of a
+    megabyte is refused, a body that never ends is answered 408 within REQUEST_BODY_TIMEOUT,
+    and a forwarded scheme (or address) from a peer that FORWARDED_ALLOW_IPS does not list
+    is ignored. The code is the same in every variant: the worker-less ones run this."""
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2**20 + b"\r\n\r\n")
+        answer = sock.recv(64)
+    assert answer.split()[1] in (b"400", b"431"), answer
+
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        head = b"POST /api/v1/items/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(head + b"Content-Length: 100\r\n\r\n{")
+        answer = sock.recv(64)
+    assert answer.split()[1] == b"408", answer
+    assert time.monotonic() - started < BODY_TIMEOUT + 5
+
+    # The redirect to the slashed path names the scheme the app believes (urllib would
+    # follow it: http.client does not).
+    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("GET", "/api/v1/items", headers=forwarded)
+        response = connection.getresponse()
+        location = response.getheader("location") or ""
+    finally:
+        connection.close()
+    assert (response.status, location.split(":")[0]) == (307, "http"), location
 
 
 def _account_lifecycle(server: served.Server) -> None:
