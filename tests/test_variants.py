@@ -73,6 +73,7 @@ WORKER_OUTAGE_TESTS = (
 SIBLING_OUTAGE_TESTS = (
     "tests/test_database_outage.py::test_the_database_down_is_503_and_the_app_recovers",
     "tests/test_database_outage.py::test_a_frozen_database_is_503_within_the_timeouts_and_the_app_recovers",
+    "tests/test_database_outage.py::test_requests_queued_for_a_connection_in_a_freeze_are_503_within_the_bound",
 )
 # Worker variants first: they are the slowest (better spread over xdist workers). The guide's
 # variants are a prefix of this list, so each variant keeps one parameter index in every
