@@ -144,6 +144,7 @@ def mode_tokens(is_async: bool) -> dict[str, str]:
             "Iterator": "AsyncIterator",
             "contextmanager": "asynccontextmanager",
             "session_module": "sqlalchemy.ext.asyncio",
+            "sessionmaker": "async_sessionmaker",
         }
     return {
         "async_": "",
@@ -153,6 +154,7 @@ def mode_tokens(is_async: bool) -> dict[str, str]:
         "Iterator": "Iterator",
         "contextmanager": "contextmanager",
         "session_module": "sqlalchemy.orm",
+        "sessionmaker": "sessionmaker",
     }
 
 

@@ -46,6 +46,13 @@ class Rendered:
 # The variants that follow docs/architecture.md's guide (test_guide): both db_modes, with
 # and without auth.
 GUIDE_VARIANTS = [VARIANTS_BY_ID["async-auth-celery"], VARIANTS_BY_ID["sync-noauth-taskiq"]]
+# The variants that add a task by the generated README (test_task_guide): one per queue,
+# both db_modes, with and without auth.
+TASK_GUIDE_VARIANTS = [
+    *GUIDE_VARIANTS,
+    VARIANTS_BY_ID["sync-auth-rq"],
+    VARIANTS_BY_ID["async-noauth-procrastinate"],
+]
 # The served API is fuzzed on one variant per db_mode x auth; two of them have the job routes.
 FUZZ_VARIANTS = {"async-auth-none", "sync-auth-taskiq", "async-noauth-rq", "sync-noauth-none"}
 # What the fuzz holds the API to: no 5xx, and every answer as the schema documents it.
@@ -75,11 +82,11 @@ SIBLING_OUTAGE_TESTS = (
     "tests/test_database_outage.py::test_a_frozen_database_is_503_within_the_timeouts_and_the_app_recovers",
     "tests/test_database_outage.py::test_requests_queued_for_a_connection_in_a_freeze_are_503_within_the_bound",
 )
-# Worker variants first: they are the slowest (better spread over xdist workers). The guide's
+# Worker variants first: they are the slowest (better spread over xdist workers). The guides'
 # variants are a prefix of this list, so each variant keeps one parameter index in every
 # stage, and pytest keeps its stages together and in order.
-STAGE_VARIANTS = GUIDE_VARIANTS + sorted(
-    (variant for variant in VARIANTS if variant not in GUIDE_VARIANTS),
+STAGE_VARIANTS = TASK_GUIDE_VARIANTS + sorted(
+    (variant for variant in VARIANTS if variant not in TASK_GUIDE_VARIANTS),
     key=lambda variant: variant.worker == "none",
 )
 
@@ -631,3 +638,103 @@ def _copy_renamed(source: Path, target: Path) -> None:
     for pattern, replacement in RENAMES:
         text = re.sub(pattern, replacement, text)
     target.write_text(text, encoding="utf-8")
+
+
+each_task_guide_variant = pytest.mark.parametrize(
+    "rendered",
+    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in TASK_GUIDE_VARIANTS],
+    indirect=True,
+    scope="module",
+)
+# The generated README's "To add a task", step by step: the task, then a script that enqueues
+# it as a service does and waits for the worker to end its job.
+NEW_TASK = """
+
+@task("report", retried=True)
+{async_}def report(run: Run, org: str) -> str:
+    return f"report of {{org}} for {{run.settings.PROJECT_NAME}}"
+"""
+ENQUEUE_THE_NEW_TASK = """
+import asyncio
+
+import anyio
+
+from {package}.core.config import Settings
+from {package}.db.session import create_engine, create_sessionmaker
+from {package}.services import job_results, jobs
+from {package}.worker.queue import job_queue
+
+
+async def main() -> None:
+    settings = Settings()
+    engine = create_engine(settings)
+    sessions = create_sessionmaker(engine)
+    queue = job_queue(settings, sessions)
+    await queue.open()
+
+    {async_}def enqueue():
+        {async_}with sessions() as session:
+            job = {await_}jobs.enqueue(session, queue, "report", org="Acme")
+            {await_}session.commit()
+            return job.id
+
+    {async_}def status(job_id):
+        {async_}with sessions() as session:
+            job = {await_}job_results.get_job(session, job_id)
+            return job.status, job.result
+
+    job_id = {enqueue}
+    for _ in range(300):
+        state = {status}
+        if state[0] in ("finished", "failed"):
+            break
+        await asyncio.sleep(0.2)
+    print(*state)
+    await queue.close()
+    {await_}engine.dispose()
+
+
+asyncio.run(main())
+"""
+
+
+@each_task_guide_variant
+def test_task_guide(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
+    """j. The generated README's "To add a task": one function, declared by its name in
+    worker/tasks.py, enqueued by name; the real worker runs it, with no other change."""
+    variant = rendered.variant
+    is_async = variant.db_mode == "async"
+    tasks_file = environment / PACKAGE_NAME / "worker" / "tasks.py"
+    spelling = {"async_": "async " if is_async else "", "await_": "await " if is_async else ""}
+    tasks_file.write_text(
+        tasks_file.read_text(encoding="utf-8") + NEW_TASK.format(**spelling), encoding="utf-8"
+    )
+    uv_run(environment, "ruff", "check", str(tasks_file))
+    # Sync code runs in a worker thread, as in a route (taskiq's client wants one).
+    calls = (
+        {"enqueue": "await enqueue()", "status": "await status(job_id)"}
+        if is_async
+        else {
+            "enqueue": "await anyio.to_thread.run_sync(enqueue)",
+            "status": "await anyio.to_thread.run_sync(status, job_id)",
+        }
+    )
+    script = ENQUEUE_THE_NEW_TASK.format(package=PACKAGE_NAME, **calls, **spelling)
+    name = support.database_name(variant.id, "task")
+    with support.temporary_database(name) as url:
+        env = support.clean_env(
+            {"DATABASE_URL": url, "JOB_QUEUE": support.database_name(variant.id, "tasks")}
+        )
+        uv_run(environment, "alembic", "upgrade", "heads", env=env)
+        worker = variant.worker_command(redis_url=env["REDIS_URL"], queue=env["JOB_QUEUE"])
+        if variant.worker == "celery":
+            worker.append(f"--hostname={name}@%h")
+        log = environment.parent / "task-worker.log"
+        process = served.start([*served.UV_RUN, *worker], environment, env, log)
+        try:
+            result = uv_run(environment, "python", "-c", script, env=env)
+        finally:
+            served.stop(process)
+    assert result.stdout.split() == ["finished", "report", "of", "Acme", "for", "Acme", "Cloud"], (
+        result.stdout + log.read_text(errors="replace")
+    )
