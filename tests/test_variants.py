@@ -177,6 +177,13 @@ def test_render(rendered: Rendered) -> None:
     assert (rendered.path / ".copier-answers.yml").is_file()
     checked = support.check_schemas(rendered.path)
     assert {"compose.yaml", ".github/workflows/ci.yml", ".github/dependabot.yml"} <= checked
+    # core/ is the ground floor (docs/architecture.md), not where the code piles up.
+    lines = {
+        path: len(path.read_text(encoding="utf-8").splitlines())
+        for path in (rendered.path / PACKAGE_NAME).rglob("*.py")
+    }
+    core = sum(count for path, count in lines.items() if path.parent.name == "core")
+    assert core * 4 <= sum(lines.values()), f"core/ holds {core} of {sum(lines.values())} lines"
 
 
 @each_variant

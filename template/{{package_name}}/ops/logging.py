@@ -88,7 +88,7 @@ Observer = Callable[[Scope, int, float], None]
 
 class RequestContextMiddleware:
     """Binds a request id to every log line and logs one line per request; `observe`, if
-    given, is told of each response too (the metrics, core/telemetry.py)."""
+    given, is told of each response too (the metrics, ops/telemetry.py)."""
 
     def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
