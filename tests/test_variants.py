@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from tests import served, support
+from tests.scenarios import CHECKS, deselected
 from tests.variants import PACKAGE_NAME, VARIANTS, VARIANTS_BY_ID, VARIANTS_PYTHON, Variant
 
 PYTHON = VARIANTS_PYTHON
@@ -43,45 +44,16 @@ class Rendered:
     error: BaseException | None = None
 
 
-# The variants that follow docs/architecture.md's guide (test_guide): both db_modes, with
-# and without auth.
-GUIDE_VARIANTS = [VARIANTS_BY_ID["async-auth-celery"], VARIANTS_BY_ID["sync-noauth-taskiq"]]
-# The variants that add a task by the generated README (test_task_guide): one per queue,
-# both db_modes, with and without auth.
-TASK_GUIDE_VARIANTS = [
-    *GUIDE_VARIANTS,
-    VARIANTS_BY_ID["sync-auth-rq"],
-    VARIANTS_BY_ID["async-noauth-procrastinate"],
-]
-# The served API is fuzzed on one variant per db_mode x auth; two of them have the job routes.
-FUZZ_VARIANTS = {"async-auth-none", "sync-auth-taskiq", "async-noauth-rq", "sync-noauth-none"}
+# What each variant runs beyond the stages every one runs: tests/scenarios.py's table.
+GUIDE_VARIANTS = [VARIANTS_BY_ID[id] for id in CHECKS["guide"].variants]
+TASK_GUIDE_VARIANTS = [VARIANTS_BY_ID[id] for id in CHECKS["task_guide"].variants]
+assert TASK_GUIDE_VARIANTS[: len(GUIDE_VARIANTS)] == GUIDE_VARIANTS, "see STAGE_VARIANTS"
 # What the fuzz holds the API to: no 5xx, and every answer as the schema documents it.
 FUZZ_CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_schema_conformance,response_headers_conformance"
 )
 FUZZ_EXAMPLES = 15
-# A worker running through an outage of its broker (15 to 35 s each): one variant per queue
-# runs it; between them, both db_modes and both auth answers, so every line of the test
-# files is rendered in one of them (docs/contributing.md).
-OUTAGE_VARIANTS = {
-    "async-auth-rq",
-    "sync-noauth-taskiq",
-    "sync-auth-celery",
-    "sync-noauth-celery-rabbitmq",
-    "async-auth-procrastinate",
-}
-WORKER_OUTAGE_TESTS = (
-    "tests/test_broker_outage.py::test_the_worker_runs_through_a_broker_outage",
-    "tests/test_database_outage.py::test_the_worker_runs_through_a_database_outage",
-)
-# procrastinate's test_database_outage.py reads differently from its sibling's (the test above
-# is added): its other tests, the same text, run in the OUTAGE_VARIANTS one only.
-SIBLING_OUTAGE_TESTS = (
-    "tests/test_database_outage.py::test_the_database_down_is_503_and_the_app_recovers",
-    "tests/test_database_outage.py::test_a_frozen_database_is_503_within_the_timeouts_and_the_app_recovers",
-    "tests/test_database_outage.py::test_requests_queued_for_a_connection_in_a_freeze_are_503_within_the_bound",
-)
 # Worker variants first: they are the slowest (better spread over xdist workers). The guides'
 # variants are a prefix of this list, so each variant keeps one parameter index in every
 # stage, and pytest keeps its stages together and in order.
@@ -258,13 +230,11 @@ def test_pytest(
     The project's suite creates its database from DATABASE_URL; the name is unique to this
     run and variant, and dropped afterwards. A worker variant runs the test files that read
     differently from its ``worker=none`` sibling's: the others, the same text on the same
-    code, pass in the sibling's own run; the worker-through-an-outage tests run in
-    ``OUTAGE_VARIANTS`` only (see docs/contributing.md).
+    code, pass in the sibling's own run. The outage tests run on the variants that
+    tests/scenarios.py names for them.
     """
     files = _files_of_its_own(rendered.variant, environment, sibling_of)
-    if rendered.variant.id not in OUTAGE_VARIANTS:
-        repeated = WORKER_OUTAGE_TESTS + SIBLING_OUTAGE_TESTS * bool(files)
-        files += [f"--deselect={test}" for test in repeated]
+    files += [f"--deselect={test}" for test in deselected(rendered.variant)]
     name = support.database_name(rendered.variant.id, "pytest")
     env = support.clean_env({"DATABASE_URL": support.database_url(name)})
     try:
@@ -326,7 +296,7 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
     ``/metrics``: the operations settings are empty); with auth,
     the account lifecycle and organizations hold (``_account_lifecycle``,
     ``_organizations``); with a worker, a job enqueued over HTTP is processed by the real
-    worker process; on ``FUZZ_VARIANTS``, schemathesis finds no 5xx and nothing the schema
+    worker process; where tests/scenarios.py says, schemathesis finds no 5xx and nothing the schema
     does not document (``_fuzz``)."""
     variant = rendered.variant
     with support.temporary_database(support.database_name(variant.id, "serve")) as url:
@@ -370,9 +340,9 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
             assert headers["x-content-type-options"] == "nosniff"
             # No operations setting is set: the metrics are not on the public port.
             assert server.status("/metrics") == 404
-            if variant.worker == "none":
+            if CHECKS["hostile_client"].runs_on(variant):
                 _hostile_client(server)
-            if variant.auth and variant.worker == "none":
+            if CHECKS["accounts_served"].runs_on(variant):
                 _account_lifecycle(server)
                 _organizations(server, mailbox)
             if variant.worker != "none":
@@ -381,7 +351,7 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
                 assert state.get("status") == "finished", f"job: {state}\n--- worker ---\n{logs}"
                 assert "round-trip" in str(state.get("result")), state
             # Last: the fuzz enqueues jobs of its own (some long) that keep the worker busy.
-            if variant.id in FUZZ_VARIANTS:
+            if CHECKS["fuzz"].runs_on(variant):
                 _fuzz(server, environment, variant)
 
 

@@ -1,0 +1,252 @@
+"""What each variant runs: the one table (docs/contributing.md, "What each variant runs").
+
+Every variant runs every stage of ``tests/test_variants.py``: render, environment, ruff, mypy,
+its own pytest, alembic, and serve (health, docs, headers and, with a worker, a job through
+the real worker). Two rules keep the run short without leaving a line unchecked:
+
+- A worker variant's pytest runs only the generated test files that read differently from
+  its worker-less sibling's (a byte comparison of the two renders, ``_files_of_its_own``):
+  the others, the same text on the same code, pass in the sibling's own run.
+- Each expensive check below runs on the variants it names, for the reason it gives, and
+  is left out of the others. ``tests/test_scenarios.py`` proves the choice: every line of
+  a check's ``files`` that any variant renders is rendered in a variant that runs the check.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from extensions.context import SaasHelpers, derived_values
+from tests.variants import PACKAGE_NAME, REPO_ROOT, VARIANTS, Variant, load_questions
+
+
+@dataclass(frozen=True)
+class Check:
+    """An expensive check: where it runs, why there is enough, and what it exercises."""
+
+    variants: tuple[str, ...]
+    why: str
+    # The rendered files (globs, `{package}` for the package) whose lines the check exercises.
+    files: tuple[str, ...]
+    # Generated tests that are the check: deselected from the pytest stage of the others.
+    tests: tuple[str, ...] = field(default=())
+
+    def runs_on(self, variant: Variant) -> bool:
+        return variant.id in self.variants
+
+
+def _ids(*, worker: str | None = None, auth: bool | None = None) -> tuple[str, ...]:
+    return tuple(
+        variant.id
+        for variant in VARIANTS
+        if (worker is None or variant.worker == worker) and (auth is None or variant.auth == auth)
+    )
+
+
+# The files the guide copies (the scope's, which it uses, every suite tests).
+ITEMS = (
+    "{package}/models/item.py",
+    "{package}/schemas/item.py",
+    "{package}/services/items.py",
+    "{package}/api/v1/routes/items.py",
+    "tests/test_items.py",
+)
+
+ROUTES = ("auth", "users", "orgs", "items", "jobs")
+
+CHECKS: dict[str, Check] = {
+    # test_guide: docs/architecture.md's "Adding a resource", step by step.
+    "guide": Check(
+        ("async-auth-celery", "sync-noauth-taskiq"),
+        "the guide copies the items files, which differ by db_mode and auth only",
+        ITEMS,
+    ),
+    # test_task_guide: the generated README's "To add a task".
+    "task_guide": Check(
+        ("async-auth-celery", "sync-noauth-taskiq", "sync-auth-rq", "async-noauth-procrastinate"),
+        "one variant per queue: the new task goes through each queue's real worker",
+        ("{package}/worker/tasks.py", "{package}/services/jobs.py"),
+    ),
+    # serve: schemathesis on every operation of the served schema (_fuzz).
+    "fuzz": Check(
+        ("async-auth-taskiq", "sync-auth-taskiq", "async-noauth-rq", "sync-noauth-rq"),
+        "the routes and their schemas differ by db_mode and auth, and the job routes are there"
+        " with any queue: the queue behind /jobs answers the same whatever it is",
+        # /health is served, and checked, in every variant's serve stage.
+        (*(f"{{package}}/api/v1/routes/{name}.py" for name in ROUTES), "{package}/schemas/*.py"),
+    ),
+    # serve: a megabyte header, a body that never ends, forwarded headers (_hostile_client).
+    "hostile_client": Check(
+        _ids(worker="none"),
+        "the request limits and headers are the same in every variant",
+        ("{package}/api/limits.py", "{package}/api/headers.py"),
+    ),
+    # serve: the account lifecycle and organizations against the server (_account_lifecycle,
+    # _organizations), with production's password hashing and a real SMTP server.
+    "accounts_served": Check(
+        _ids(worker="none", auth=True),
+        "the account code differs by db_mode only; the outbox, by worker, is the suites'",
+        (
+            "{package}/api/auth.py",
+            "{package}/api/orgs.py",
+            "{package}/api/v1/routes/auth.py",
+            "{package}/api/v1/routes/users.py",
+            "{package}/api/v1/routes/orgs.py",
+            "{package}/core/security.py",
+            "{package}/services/accounts.py",
+            "{package}/services/users.py",
+            "{package}/services/orgs.py",
+            "{package}/services/throttle.py",
+        ),
+    ),
+    # pytest: a worker through a 10 s outage of its broker (15 to 35 s each).
+    "worker_outage": Check(
+        (
+            "async-auth-rq",
+            "sync-noauth-taskiq",
+            "sync-auth-celery",
+            "sync-noauth-celery-rabbitmq",
+            "async-auth-procrastinate",
+        ),
+        "one variant per queue (and broker); between them both db_modes and both auth answers",
+        ("tests/test_broker_outage.py",),
+        tests=(
+            "tests/test_broker_outage.py::test_the_worker_runs_through_a_broker_outage",
+            "tests/test_database_outage.py::test_the_worker_runs_through_a_database_outage",
+        ),
+    ),
+    # pytest: the API through a stopped and a frozen private PostgreSQL. procrastinate's file
+    # reads differently from its sibling's (it adds the worker's test): its other tests, the
+    # same text, run in one procrastinate variant.
+    "database_outage": Check(
+        (*_ids(worker="none"), "async-auth-procrastinate"),
+        "the API's side is the same text in every variant of a db_mode x auth",
+        ("tests/test_database_outage.py",),
+        tests=(
+            "tests/test_database_outage.py::test_the_database_down_is_503_and_the_app_recovers",
+            "tests/test_database_outage.py::test_a_frozen_database_is_503_within_the_timeouts_and_the_app_recovers",
+            "tests/test_database_outage.py::test_requests_queued_for_a_connection_in_a_freeze_are_503_within_the_bound",
+        ),
+    ),
+}
+
+
+def deselected(variant: Variant) -> list[str]:
+    """The generated tests that the pytest stage of `variant` leaves to other variants."""
+    return [test for check in CHECKS.values() if not check.runs_on(variant) for test in check.tests]
+
+
+# ----------------------------------------------------------------- the lines of each render
+
+MARK = re.compile("\x02(\\d+)\x03")
+DELIMITERS = {"{%": "%}", "{{": "}}", "{#": "#}"}
+# A tag or a comment, to the end of the line if it goes on.
+TAGS = re.compile(r"\{%.*?(%\}|$)|\{#.*?(#\}|$)")
+
+
+def marked(source: str) -> str:
+    """`source` with a mark at the start of each line that is text of the output (not a tag,
+    a comment, or the inside of one): rendered, the marks say which lines came out."""
+    out = []
+    closing: str | None = None
+    for number, line in enumerate(source.splitlines(keepends=True), 1):
+        if closing is None and TAGS.sub("", line).strip():
+            out.append(f"\x02{number}\x03")
+        out.append(line)
+        position = 0
+        while True:
+            if closing is None:
+                found = [(line.find(opener, position), opener) for opener in DELIMITERS]
+                found = [(index, opener) for index, opener in found if index >= 0]
+                if not found:
+                    break
+                index, opener = min(found)
+                closing, position = DELIMITERS[opener], index + 2
+            else:
+                index = line.find(closing, position)
+                if index < 0:
+                    break
+                closing, position = None, index + 2
+    return "".join(out)
+
+
+def context_of(variant: Variant) -> dict[str, Any]:
+    """The answers copier renders `variant` with: its own, the defaults, what is derived."""
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, extensions=[SaasHelpers])
+    context: dict[str, Any] = {}
+    for name, spec in load_questions().items():
+        value = variant.answers.get(name, spec.get("default"))
+        if isinstance(value, str) and "{{" in value:
+            value = environment.from_string(value).render(context)
+        context[name] = value
+    assert context["package_name"] == PACKAGE_NAME
+    return context | derived_values(context)
+
+
+Lines = frozenset[tuple[int, str]]
+
+
+def lines_of(rendered: str) -> Lines:
+    """The template's lines that came out of a marked render: (number, text as rendered)."""
+    pieces = MARK.split(rendered)[1:]
+    return frozenset(
+        (int(number), text.strip()) for number, text in zip(pieces[::2], pieces[1::2], strict=True)
+    )
+
+
+@cache
+def rendered_lines(root: Path = REPO_ROOT) -> dict[str, dict[str, tuple[str, Lines]]]:
+    """For each template file: for each variant that renders it, the path it renders to and
+    the template's lines that come out, each with its text as that variant renders it."""
+    environment = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, extensions=[SaasHelpers]
+    )
+    template = root / "template"
+    contexts = {variant.id: context_of(variant) for variant in VARIANTS}
+    found: dict[str, dict[str, tuple[str, Lines]]] = {}
+    for path in sorted(template.rglob("*")):
+        name = path.relative_to(template).as_posix()
+        if not path.is_file() or "_copier_conf" in name:
+            continue
+        text = path.read_text(encoding="utf-8")
+        compiled = None
+        if name.endswith(".jinja"):
+            compiled = environment.from_string(marked(text))
+        every_line = frozenset(enumerate((line.strip() for line in text.splitlines()), 1))
+        for variant_id, context in contexts.items():
+            target = environment.from_string(name.removesuffix(".jinja")).render(context)
+            if any(part == "" for part in target.split("/")):
+                continue
+            lines = every_line
+            if compiled is not None:
+                lines = lines_of(compiled.render(context))
+            found.setdefault(name, {})[variant_id] = (target, lines)
+    return found
+
+
+def unreached(check: Check, root: Path = REPO_ROOT) -> list[str]:
+    """The lines of `check`'s files that some variant renders and none that runs it renders
+    the same way (a line that differs by variant, even by one word, is one line per text)."""
+    patterns = [pattern.format(package=PACKAGE_NAME) for pattern in check.files]
+    problems = []
+    for name, renders in rendered_lines(root).items():
+        lines_by_variant = {
+            variant_id: lines
+            for variant_id, (target, lines) in renders.items()
+            if any(fnmatch.fnmatchcase(target, pattern) for pattern in patterns)
+        }
+        reached: Lines = frozenset().union(
+            *(lines for variant, lines in lines_by_variant.items() if variant in check.variants)
+        )
+        for variant_id, lines in lines_by_variant.items():
+            for number, text in sorted(lines - reached):
+                problems.append(f"{name}:{number} as in {variant_id}: {text[:60]}")
+                reached |= {(number, text)}  # one report per line
+    return problems
