@@ -21,6 +21,11 @@ from tests import support
 
 STRICT_HELP = "turn every skip into a failure (automatic when the CI env var is set)"
 
+# `pipx run uv run pytest` (the README's command) runs uv from pipx's cache, which is on no
+# PATH; uv names itself in `UV`, and the tests' own `uv` and `uvx` commands use that one.
+if os.environ.get("UV"):
+    os.environ["PATH"] = os.pathsep.join([str(Path(os.environ["UV"]).parent), os.environ["PATH"]])
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--no-skip", action="store_true", default=False, help=STRICT_HELP)

@@ -1,7 +1,8 @@
 """The READMEs, as a new user follows them.
 
-- The template's README renders a project with an absolute source (`"$PWD"`): `copier
-  update`, run inside the project, finds the template there again.
+- The template's README renders a project in the shell that installed pipx, with nothing
+  added to PATH, and with an absolute source (`"$PWD"`): `copier update`, run inside the
+  project, finds the template there again.
 - A rendered project's README installs uv with pipx, outside pyenv's Pythons, so that it
   is found inside the project although its `.python-version` names another Python; then
   its own commands run (`uv run pytest -m smoke`).
@@ -37,12 +38,14 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> uh.Releases:
 
 
 @pytest.fixture
-def user_env(tmp_path: Path) -> dict[str, str]:
-    """A user's environment: pipx puts uv in a bin directory of its own, first on PATH
-    (`pipx ensurepath`); pyenv's shims, if any, come after it."""
-    bin_dir = tmp_path / "bin"
+def fresh_shell(tmp_path: Path) -> dict[str, str]:
+    """The shell that has just installed pipx: pipx is on PATH, no uv is (this machine's is
+    taken out), pipx's bin directory is not (no `pipx ensurepath` yet); pyenv's shims, if
+    any, stay."""
     pipx_dir = Path(sys.executable).parent  # pipx comes with the template's tooling
-    env = support.clean_env({"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(bin_dir)})
+    env = support.clean_env(
+        {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin")}
+    )
     # What a pyenv shim that started these tests left behind is not in a user's shell.
     for key in ("PYENV_VERSION", "PYENV_DIR", "UV"):
         env.pop(key, None)
@@ -51,19 +54,27 @@ def user_env(tmp_path: Path) -> dict[str, str]:
         part
         for part in env["PATH"].split(":")
         if not part.startswith((f"{pyenv_root}/versions/", f"{pyenv_root}/libexec"))
+        and not any((Path(part) / name).exists() for name in ("uv", "uvx"))
     ]
-    env["PATH"] = ":".join([str(bin_dir), *shell_path, str(pipx_dir)])
+    env["PATH"] = ":".join([*shell_path, str(pipx_dir)])
+    assert shutil.which("uv", path=env["PATH"]) is None
     return env
 
 
+@pytest.fixture
+def user_env(fresh_shell: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A user's shell after `pipx ensurepath`: pipx's bin directory comes first on PATH."""
+    return {**fresh_shell, "PATH": ":".join([str(tmp_path / "bin"), fresh_shell["PATH"]])}
+
+
 def test_rendered_as_the_readme_says_then_updated_from_inside(
-    releases: uh.Releases, user_env: dict[str, str], tmp_path: Path
+    releases: uh.Releases, fresh_shell: dict[str, str], tmp_path: Path
 ) -> None:
     render = next(
         cmd for cmd in sh_commands(support.REPO_ROOT / "README.md") if "copier copy" in cmd
     )
     assert '"$PWD"' in render
-    support.run(["sh", "-c", render], cwd=releases.repo, env=user_env, what=render)
+    support.run(["sh", "-c", render], cwd=releases.repo, env=fresh_shell, what=render)
     project = releases.repo / "my-saas"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
     assert answers["_src_path"] == str(releases.repo)
@@ -80,8 +91,8 @@ def test_rendered_as_the_readme_says_then_updated_from_inside(
     )
     uh.commit_all(releases.repo, "A later release")
     uh.git(releases.repo, "tag", "-a", "v99.0.0", "-m", "v99.0.0")
-    update = "uvx --with copier-template-extensions copier update --trust --defaults"
-    support.run(["sh", "-c", update], cwd=project, env=user_env, what=update)
+    update = render.split(" copier copy ")[0] + " copier update --trust --defaults"
+    support.run(["sh", "-c", update], cwd=project, env=fresh_shell, what=update)
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
     assert answers["_commit"] == "v99.0.0"
     assert "*.later" in (project / ".gitignore").read_text(encoding="utf-8")
