@@ -6,11 +6,13 @@ Everything here is pure and small; ``tests/test_extensions.py`` covers it.
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import secrets
 import sys
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from copier_template_extensions import ContextHook
@@ -78,11 +80,33 @@ def package_name_problem(name: str) -> str:
 
 
 def slugify(value: str) -> str:
-    """Turn a project name into a slug: ``"Acme Cloud!"`` -> ``"acme-cloud"``."""
+    """Turn a project name into a slug: ``"Acme Cloud!"`` -> ``"acme-cloud"``. Digits stay
+    where they are: a name that starts with one gives a slug that the slug's validator
+    refuses, so the user chooses one (nothing is dropped without a word)."""
     ascii_value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_value.lower()).strip("-")
-    # A slug starts with a letter.
-    return re.sub(r"^[0-9-]+", "", slug)
+    return re.sub(r"[^a-z0-9]+", "-", ascii_value.lower()).strip("-")
+
+
+def quoted(value: str) -> str:
+    """Jinja filter: ``value`` as a double-quoted string literal that Python, TOML and YAML
+    all read back as ``value`` (quotes, backslashes and control characters escaped)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+# What copier reads as a yes or a no for a bool question (copier's own `cast_to_bool`).
+BOOL_WORDS = frozenset(
+    {"y", "yes", "t", "true", "on", "n", "no", "f", "false", "off", "~", "null", "none", "0", "1"}
+)
+
+
+def bool_problem(question: str, conf: Any) -> str:
+    """Why the answer given to the bool ``question`` on the command line (``--data``) is no
+    yes or no, or ``""``. copier reads any other word as true: ``auth=flase`` would be."""
+    data = conf.get("data") if isinstance(conf, Mapping) else getattr(conf, "data", None)
+    given = (data or {}).get(question)
+    if isinstance(given, str) and given.strip().lower() not in BOOL_WORDS:
+        return f'"{given}" is not a yes or a no: answer {question}=true or {question}=false.'
+    return ""
 
 
 def regex_search(value: str, pattern: str) -> bool:
@@ -171,6 +195,8 @@ class SaasHelpers(Extension):
         super().__init__(environment)
         environment.filters["slugify"] = slugify
         environment.filters["regex_search"] = regex_search
+        environment.filters["quoted"] = quoted
+        environment.globals["bool_problem"] = bool_problem
         environment.globals["package_name_problem"] = package_name_problem
         environment.globals["random_secret"] = random_secret
         environment.globals["worker_command"] = _worker_command_of_context
