@@ -119,38 +119,17 @@ def random_secret(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-# The module of a worker variant that holds the queue's adapter and the worker's app.
-WORKER_MODULE = "worker.queue"
-
-
-def worker_command(
-    worker: str, package: str, *, redis_url: str = "$REDIS_URL", queue: str = "$JOB_QUEUE"
-) -> list[str]:
-    """The command that starts a real worker process of ``worker``, as a list of arguments.
+def worker_command(worker: str, package: str) -> list[str]:
+    """The command that starts a real worker process of ``worker``, as a list of arguments:
+    the same for every queue, ``python -m <package>.worker``, which reads the project's
+    settings and runs the queue's own command line with them (``worker/__main__.py``).
 
     The one place that spells it: the generated README, compose.yaml and test suite, and the
-    template's own tests, all read it from here. rq's CLI has no app to read the settings
-    from, so its Redis URL and queue name are arguments (spelled as the caller needs them).
+    template's own tests, all read it from here.
     """
-    module = f"{package}.{WORKER_MODULE}"
-    commands = {
-        "celery": ["celery", "-A", module, "worker", "--loglevel=INFO"],
-        "rq": [
-            "rq",
-            "worker",
-            f"--worker-class={module}.Worker",
-            "--url",
-            redis_url,
-            "--with-scheduler",
-            "--maintenance-interval=60",
-            queue,
-        ],
-        "taskiq": ["taskiq", "worker", f"{module}:broker"],
-        "procrastinate": ["procrastinate", f"--app={module}.app", "worker"],
-    }
-    if worker not in commands:
-        raise ValueError(f"no worker process for worker={worker!r}")
-    return commands[worker]
+    if worker == "none":
+        raise ValueError("no worker process for worker='none'")
+    return ["python", "-m", f"{package}.worker"]
 
 
 def mode_tokens(is_async: bool) -> dict[str, str]:
@@ -183,9 +162,9 @@ def mode_tokens(is_async: bool) -> dict[str, str]:
 
 
 @pass_context
-def _worker_command_of_context(context: Context, **spelling: str) -> list[str]:
-    """Jinja global: ``worker_command(redis_url=..., queue=...)`` for the rendered variant."""
-    return worker_command(context["worker"], context["package_name"], **spelling)
+def _worker_command_of_context(context: Context) -> list[str]:
+    """Jinja global: ``worker_command()`` for the rendered variant."""
+    return worker_command(context["worker"], context["package_name"])
 
 
 class SaasHelpers(Extension):

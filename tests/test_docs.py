@@ -31,8 +31,6 @@ ROOT = support.REPO_ROOT
 DOCS = ROOT / "docs"
 WORKFLOW = ROOT / ".github" / "workflows" / "template.yml"
 TEMPLATE_URL = "gh:copier-fastapi-saas/copier-fastapi-saas"
-# The Redis URL of the generated .env and README.
-DEFAULT_REDIS = "redis://localhost:6379/0"
 
 # The commands of docs/quickstart.md that test_quick_start_commands runs, as written.
 QUICK_START = [
@@ -273,8 +271,8 @@ def test_changelog_documents_the_release_and_its_migrations() -> None:
 
 
 def test_worker_commands_in_the_docs_are_the_templates() -> None:
-    """docs/workers.md shows each worker's command as ``worker_command()`` renders it."""
+    """docs/workers.md shows the worker's command as ``worker_command()`` renders it."""
     text = (DOCS / "workers.md").read_text(encoding="utf-8")
     for worker in (w for w in choices("worker") if w != "none"):
-        spelled = worker_command(worker, PACKAGE_NAME, redis_url=DEFAULT_REDIS, queue="jobs")
+        spelled = worker_command(worker, PACKAGE_NAME)
         assert f"$ uv run {' '.join(spelled)}\n" in text, worker

@@ -321,8 +321,8 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
             env |= {"PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_ROUNDS": "1"}
         worker = None
         if variant.worker != "none":
-            # The worker's command as the README gives it; rq takes its URL and queue.
-            worker = variant.worker_command(redis_url=env["REDIS_URL"], queue=env["JOB_QUEUE"])
+            # The worker's command as the README gives it; it reads REDIS_URL and JOB_QUEUE.
+            worker = variant.worker_command()
             if variant.worker == "celery":
                 # Two celery workers on one broker need distinct names (other runs may be up).
                 worker.append(f"--hostname={support.database_name(variant.id)}@%h")
@@ -703,7 +703,7 @@ def test_task_guide(environment: Path, services: dict[str, str], rendered: Rende
             {"DATABASE_URL": url, "JOB_QUEUE": support.database_name(variant.id, "tasks")}
         )
         uv_run(environment, "alembic", "upgrade", "heads", env=env)
-        worker = variant.worker_command(redis_url=env["REDIS_URL"], queue=env["JOB_QUEUE"])
+        worker = variant.worker_command()
         if variant.worker == "celery":
             worker.append(f"--hostname={name}@%h")
         log = environment.parent / "task-worker.log"

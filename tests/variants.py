@@ -79,9 +79,9 @@ class Variant:
             + ["rabbitmq"] * derived["uses_rabbitmq"]
         )
 
-    def worker_command(self, **spelling: str) -> list[str]:
+    def worker_command(self) -> list[str]:
         """Its worker process's command, as the generated README and compose file give it."""
-        return worker_command(self.worker, PACKAGE_NAME, **spelling)
+        return worker_command(self.worker, PACKAGE_NAME)
 
 
 VARIANTS: list[Variant] = [
