@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
@@ -115,6 +118,34 @@ def test_migration_moves_the_settings_tests_with_their_edits(
     assert USER_SETTINGS_TEST.strip() in new.read_text(encoding="utf-8")
     assert (project / "tests" / "core" / "__init__.py").is_file()
     assert not list(project.glob(".copier-0.2.0-*")), "the migration left its copy behind"
+
+
+def run_migration_steps(project: Path, stage: str, template_root: Path) -> None:
+    """Every `_migrations` step of `stage`, as copier runs them on a project whose recorded
+    version is older than all of them (one rendered from a checkout without tags records
+    0.0.0.postN)."""
+    config = yaml.safe_load((template_root / "copier.yml").read_text(encoding="utf-8"))
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    for step in config["_migrations"]:
+        if environment.from_string(step["when"]).render(_stage=stage) != "True":
+            continue
+        render = environment.from_string
+        command = [render(part).render(_copier_python=sys.executable) for part in step["command"]]
+        subprocess.run(command, cwd=project, check=True)
+
+
+def test_every_migration_step_leaves_a_project_of_the_new_layout_alone(
+    template_root: Path, tmp_path: Path
+) -> None:
+    """Each step acts only on the layout it was written for: a project of today's layout,
+    with a `tests/test_config.py` of the user's own, comes out of all of them unchanged
+    (the v0.2.0 step put that file over the template's tests/core/test_config.py)."""
+    project = support.render(template_root, tmp_path / "project", BASE_ANSWERS)
+    (project / "tests" / "test_config.py").write_text("def test_mine() -> None:\n    pass\n")
+    before = uh.tree(project)
+    for stage in ("before", "after"):
+        run_migration_steps(project, stage, template_root)
+    assert uh.tree(project) == before
 
 
 def test_update_never_touches_env_and_answers_hold_no_secret(updated: Updated) -> None:
