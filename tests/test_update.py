@@ -269,6 +269,26 @@ def test_conflicts_cannot_be_committed(updated: Updated, tmp_path: Path) -> None
     assert "pyproject.toml.rej" in output, output
 
 
+def test_the_update_script_lists_what_the_update_left(
+    updated: Updated, releases: uh.Releases, tmp_path: Path
+) -> None:
+    """The generated `scripts/update.sh` runs the update, then names every file with a
+    conflict marker and every `.rej` file and exits 1; with none, it says so and exits 0."""
+    project = tmp_path / "project"
+    shutil.copytree(updated.path, project, symlinks=True, ignore=shutil.ignore_patterns(".venv"))
+    uh.commit_all(project, "Updated to the new release")
+    script = [str(project / "scripts" / "update.sh"), "--vcs-ref", releases.new]
+    clean = support.run(script, cwd=project)
+    assert "No conflict" in clean.stdout, clean.stdout
+    with (project / "README.md").open("a", encoding="utf-8") as readme:
+        readme.write("<<<<<<< before updating\nmine\n=======\ntheirs\n>>>>>>> after updating\n")
+    (project / "pyproject.toml.rej").write_text("@@ -1 +1 @@\n-a\n+b\n", encoding="utf-8")
+    uh.commit_all(project, "A conflict left in")
+    left = support.run(script, cwd=project, expect_failure=True)
+    assert "  README.md\n" in left.stderr, left.stderr
+    assert "  pyproject.toml.rej\n" in left.stderr, left.stderr
+
+
 @pytest.mark.slow
 def test_the_oldest_copier_allowed_renders_and_updates(
     releases: uh.Releases, tmp_path: Path

@@ -250,8 +250,9 @@ DEPENDENCY_NEW = '    "tenacity>=9.0",\n'
 EXPECTED_CONFLICTS = {
     # 0.3.0 raised the floor of every dependency: one added beside them conflicts.
     "v0.2.0": ["pyproject.toml"],
-    # 0.4.0 adds the `orgs` route module to the line the user's `hello` went to.
-    "v0.3.0": [f"{PACKAGE_NAME}/api/v1/router.py"],
+    # 0.4.0 adds the `orgs` route module to the line the user's `hello` went to, and caps
+    # every dependency: one added beside them conflicts.
+    "v0.3.0": [f"{PACKAGE_NAME}/api/v1/router.py", "pyproject.toml"],
 }
 _CONFLICT = re.compile(
     r"^<<<<<<< .*?\n(.*?)^=======\n(.*?)^>>>>>>> .*?\n", re.MULTILINE | re.DOTALL
