@@ -62,7 +62,7 @@ ITEMS = (
 ROUTES = ("auth", "users", "orgs", "items", "jobs")
 
 CHECKS: dict[str, Check] = {
-    # test_guide: docs/architecture.md's "Adding a resource", step by step.
+    # test_guide: the generated README's "Adding a resource", step by step.
     "guide": Check(
         ("async-auth-celery", "sync-noauth-taskiq"),
         "the guide copies the items files, which differ by db_mode and auth only",
@@ -81,6 +81,13 @@ CHECKS: dict[str, Check] = {
         " with any queue: the queue behind /jobs answers the same whatever it is",
         # /health is served, and checked, in every variant's serve stage.
         (*(f"{{package}}/api/v1/routes/{name}.py" for name in ROUTES), "{package}/schemas/*.py"),
+    ),
+    # serve: a typed client generated from the served schema, type-checked and used (_client).
+    "client": Check(
+        ("async-auth-taskiq", "sync-noauth-rq"),
+        "the schema differs by auth and by whether there is a queue, never by db_mode (the"
+        " fuzz, on both db_modes, holds each to it); one variant per auth, with the job routes",
+        ("{package}/schemas/*.py",),
     ),
     # serve: a megabyte header, a body that never ends, forwarded headers (_hostile_client).
     "hostile_client": Check(

@@ -43,13 +43,9 @@ QUICK_START = [
 # .github/workflows/template.yml runs it as written).
 DOC_COMMANDS: dict[str, list[str]] = {
     "uv run pytest": ["tests/test_variants.py::test_pytest"],
-    (
-        "uv run python -m acme_cloud.prestart"
-        " && uv run uvicorn acme_cloud.main:create_app --factory --reload"
-    ): [
-        "tests/test_update.py::test_updated_project_passes_its_own_tests",
-        "tests/test_variants.py::test_serve",
-    ],
+    # test_render holds each make target to the commands the stages run.
+    "make test": ["tests/test_variants.py::test_render", "tests/test_variants.py::test_pytest"],
+    "make dev": ["tests/test_variants.py::test_render", "tests/test_variants.py::test_serve"],
     "copier update --trust --defaults": [
         "tests/test_update.py::test_update_keeps_the_users_edits",
         "tests/test_update.py::test_update_to_the_same_version_changes_nothing",

@@ -215,14 +215,14 @@ def _answer_change(
     project = uh.render_release(
         releases, releases.new, tmp_path / "updated", {**BASE_ANSWERS, **before}
     )
-    uh.make_user_edits(project, PACKAGE_NAME)
+    uh.make_user_edits(project, PACKAGE_NAME, mount="custom")
     uh.commit_all(project, "The user's own changes")
     uh.update(project, releases.new, data=after)
 
     fresh = support.render(
         releases.repo, tmp_path / "fresh", {**BASE_ANSWERS, **before, **after}, vcs_ref=releases.new
     )
-    uh.make_user_edits(fresh, PACKAGE_NAME)
+    uh.make_user_edits(fresh, PACKAGE_NAME, mount="custom")
 
     problems = uh.conflicts(project)
     assert not problems, "\n".join(problems)

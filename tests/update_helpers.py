@@ -204,26 +204,26 @@ def test_hello() -> None:
     assert hello() == {{"hello": "world"}}
 """
 
-# The user mounts the new router in main.py, next to the template's own routers: a place
-# that reads the same whatever the answers, for the tests that change an answer.
-MAIN_IMPORT_OLD = "from {package}.api.v1.routes import health\n"
-MAIN_IMPORT_NEW = "from {package}.api.v1.routes import health, hello\n"
-MAIN_MOUNT_OLD = "    app.include_router(api_router, prefix=API_V1_PREFIX)\n"
-MAIN_MOUNT_NEW = (
-    "    app.include_router(api_router, prefix=API_V1_PREFIX)\n"
-    "    app.include_router(hello.router, prefix=API_V1_PREFIX)\n"
-)
-
-# Or in api/v1/router.py, as docs/architecture.md says: a place that stays the same across
-# releases (with the default answers), for the tests that update to a new release.
+# Or in api/v1/router.py, as releases up to 0.3.0 said: the tests that update from one.
 ROUTER_IMPORT_OLD = "from {package}.api.v1.routes import auth, items, users\n"
 ROUTER_IMPORT_NEW = "from {package}.api.v1.routes import auth, hello, items, users\n"
 ROUTER_MOUNT_OLD = "api_router.include_router(items.router)\n"
 ROUTER_MOUNT_NEW = (
     "api_router.include_router(items.router)\napi_router.include_router(hello.router)\n"
 )
+# Or in api/v1/custom.py, the user's own file since 0.4.0, which updates leave alone.
+CUSTOM_IMPORT_OLD = "from fastapi import APIRouter\n"
+CUSTOM_IMPORT_NEW = "from fastapi import APIRouter\n\nfrom {package}.api.v1.routes import hello\n"
+CUSTOM_MOUNT_OLD = "router = APIRouter()\n"
+CUSTOM_MOUNT_NEW = "router = APIRouter()\nrouter.include_router(hello.router)\n"
 MOUNTS = {
-    "main": ("main.py", MAIN_IMPORT_OLD, MAIN_IMPORT_NEW, MAIN_MOUNT_OLD, MAIN_MOUNT_NEW),
+    "custom": (
+        "api/v1/custom.py",
+        CUSTOM_IMPORT_OLD,
+        CUSTOM_IMPORT_NEW,
+        CUSTOM_MOUNT_OLD,
+        CUSTOM_MOUNT_NEW,
+    ),
     "router": (
         "api/v1/router.py",
         ROUTER_IMPORT_OLD,
@@ -268,9 +268,10 @@ def _replace_once(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def make_user_edits(project: Path, package: str, mount: str = "main") -> None:
-    """A new route module (and its test) mounted in ``main.py`` or ``api/v1/router.py``
-    (``mount``), an edited setting, a new dependency, a README paragraph of the user's own."""
+def make_user_edits(project: Path, package: str, mount: str) -> None:
+    """A new route module (and its test) mounted in ``api/v1/custom.py`` or
+    ``api/v1/router.py`` (``mount``), an edited setting, a new dependency, a README
+    paragraph of the user's own."""
     routes = project / package / "api" / "v1" / "routes"
     (routes / "hello.py").write_text(HELLO_ROUTE, encoding="utf-8")
     file, import_old, import_new, mount_old, mount_new = MOUNTS[mount]
@@ -291,15 +292,17 @@ def make_user_edits(project: Path, package: str, mount: str = "main") -> None:
 
 def keep_both(path: Path) -> None:
     """Resolve the conflicts of ``path`` as docs/updating.md says: for the dependencies, the
-    template's lines and the lines of the user's own; for one ``from ... import`` line, one
-    line with the names of both."""
+    template's lines and the lines of the user's own; for ``from ... import`` lines, one
+    line per module with the names of both sides, in the template's order."""
 
     def merge(conflict: re.Match[str]) -> str:
         ours, theirs = conflict[1].splitlines(keepends=True), conflict[2].splitlines(keepends=True)
-        imports = [_IMPORT.match(line) for line in ours + theirs]
-        if len(imports) == 2 and imports[0] and imports[1] and imports[0][1] == imports[1][1]:
-            names = {name.strip() for found in imports if found for name in found[2].split(",")}
-            return f"from {imports[0][1]} import {', '.join(sorted(names))}\n"
+        imports = [found for line in theirs + ours if (found := _IMPORT.match(line))]
+        if len(imports) == len(theirs + ours):
+            modules: dict[str, set[str]] = {}
+            for found in imports:
+                modules.setdefault(found[1], set()).update(n.strip() for n in found[2].split(","))
+            return "".join(f"from {m} import {', '.join(sorted(n))}\n" for m, n in modules.items())
         names = {_name(line) for line in theirs}
         return "".join(theirs + [line for line in ours if _name(line) not in names])
 
@@ -311,7 +314,7 @@ def _name(requirement_line: str) -> str:
     return found[1].lower() if found else requirement_line
 
 
-def missing_user_edits(project: Path, package: str, mount: str = "main") -> list[str]:
+def missing_user_edits(project: Path, package: str, mount: str) -> list[str]:
     """The user edits that are not (all) in ``project``."""
     file, _, import_new, _, mount_new = MOUNTS[mount]
     expected = {
