@@ -604,16 +604,14 @@ def test_guide(
     """i. The generated README's "Adding a resource", step by step: a `Project` copied from
     the `Item` sample; then the project's checks pass with it."""
     package = environment / PACKAGE_NAME
-    # 1. Model, imported in models/__init__.py and listed in __all__, next to Item.
+    # 1. Model, imported in models/custom.py and named in its __all__.
     _copy_renamed(package / "models" / "item.py", package / "models" / "project.py")
-    init = package / "models" / "__init__.py"
-    item_import = f"from {PACKAGE_NAME}.models.item import Item\n"
-    text = init.read_text(encoding="utf-8").replace(
-        item_import, f"{item_import}from {PACKAGE_NAME}.models.project import Project\n"
+    models = package / "models" / "custom.py"
+    text = models.read_text(encoding="utf-8").replace(
+        "__all__: list[str] = []\n",
+        f'from {PACKAGE_NAME}.models.project import Project\n\n__all__ = ["Project"]\n',
     )
-    init.write_text(
-        text.replace('    "Item",\n', '    "Item",\n    "Project",\n'), encoding="utf-8"
-    )
+    models.write_text(text, encoding="utf-8")
     # 3. Schemas, 4. service, 5. routes (mounted next to items), 6. tests.
     for old, new in [
         ("schemas/item.py", "schemas/project.py"),
