@@ -197,9 +197,6 @@ def derived_values(answers: dict[str, Any]) -> dict[str, Any]:
         "python_version_nodot": answers.get("python_version", "3.12").replace(".", ""),
         **mode_tokens(is_async),
     }
-    if worker != "none":
-        # The adapter class of `worker/queue.py` that the app factory wires.
-        values["queue_class"] = f"{worker.capitalize()}Queue"
     return values
 
 
