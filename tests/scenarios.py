@@ -61,6 +61,15 @@ ITEMS = (
 
 ROUTES = ("auth", "users", "orgs", "items", "jobs")
 
+# One variant per queue (and celery's broker); between them both db_modes and both auth answers.
+EACH_QUEUE = (
+    "async-auth-rq",
+    "sync-noauth-taskiq",
+    "sync-auth-celery",
+    "sync-noauth-celery-rabbitmq",
+    "async-auth-procrastinate",
+)
+
 CHECKS: dict[str, Check] = {
     # test_guide: the generated README's "Adding a resource", step by step.
     "guide": Check(
@@ -114,19 +123,20 @@ CHECKS: dict[str, Check] = {
     ),
     # pytest: a worker through a 10 s outage of its broker (15 to 35 s each).
     "worker_outage": Check(
-        (
-            "async-auth-rq",
-            "sync-noauth-taskiq",
-            "sync-auth-celery",
-            "sync-noauth-celery-rabbitmq",
-            "async-auth-procrastinate",
-        ),
+        EACH_QUEUE,
         "one variant per queue (and broker); between them both db_modes and both auth answers",
         ("tests/test_broker_outage.py",),
         tests=(
             "tests/test_broker_outage.py::test_the_worker_runs_through_a_broker_outage",
             "tests/test_database_outage.py::test_the_worker_runs_through_a_database_outage",
         ),
+    ),
+    # pytest: SIGTERM to a worker in the middle of a job, as a rolling update sends it.
+    "worker_shutdown": Check(
+        EACH_QUEUE,
+        "each queue's command stops in its own way: the worker process runs it (__main__.py)",
+        ("{package}/worker/__main__.py",),
+        tests=("tests/test_jobs.py::test_a_worker_stopped_by_sigterm_finishes_its_job",),
     ),
     # pytest: the API through a stopped and a frozen private PostgreSQL. procrastinate's file
     # reads differently from its sibling's (it adds the worker's test): its other tests, the
