@@ -138,6 +138,15 @@ CHECKS: dict[str, Check] = {
         ("{package}/worker/__main__.py",),
         tests=("tests/test_jobs.py::test_a_worker_stopped_by_sigterm_finishes_its_job",),
     ),
+    # pytest: five rounds of five prestarts at once, on a fresh database and on one a
+    # revision behind (about 30 s a variant).
+    "concurrent_prestart": Check(
+        ("async-noauth-none", "sync-auth-none"),
+        "the lock is one line of alembic/env.py, the same in every variant; the test's own"
+        " lines differ by auth",
+        ("tests/test_prestart.py",),
+        tests=("tests/test_prestart.py::test_prestarts_started_together_migrate_once",),
+    ),
     # pytest: the API through a stopped and a frozen private PostgreSQL. procrastinate's file
     # reads differently from its sibling's (it adds the worker's test): its other tests, the
     # same text, run in one procrastinate variant.
