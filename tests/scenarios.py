@@ -69,6 +69,15 @@ EACH_QUEUE = (
     "sync-noauth-celery-rabbitmq",
     "async-auth-procrastinate",
 )
+# And each queue in its other db_mode, with the other auth answer.
+EACH_QUEUE_IN_EACH_MODE = (
+    *EACH_QUEUE,
+    "sync-noauth-rq",
+    "async-auth-taskiq",
+    "async-noauth-celery",
+    "async-auth-celery-rabbitmq",
+    "sync-noauth-procrastinate",
+)
 
 CHECKS: dict[str, Check] = {
     # test_guide: the generated README's "Adding a resource", step by step.
@@ -121,6 +130,20 @@ CHECKS: dict[str, Check] = {
             "{package}/services/throttle.py",
         ),
     ),
+    # pytest: the real worker process, with the tests' own API (5 to 25 s each).
+    "real_worker": Check(
+        EACH_QUEUE_IN_EACH_MODE,
+        "the adapter of each queue reads differently by db_mode, the tasks by auth: each queue"
+        " runs in both db_modes, with auth in one; the serve stage sends a job through the"
+        " real worker of every variant",
+        ("{package}/worker/*.py", "tests/test_jobs.py", "tests/test_broker_outage.py"),
+        tests=(
+            "tests/test_jobs.py::test_a_real_worker_runs_jobs_retries_and_reports",
+            "tests/test_jobs.py::test_the_worker_sends_the_emails_and_logs_no_token",
+            "tests/test_jobs.py::test_account_emails_go_ahead_of_the_jobs_waiting",
+            "tests/test_broker_outage.py::test_a_job_that_a_crash_left_unsent_is_relayed_and_runs",
+        ),
+    ),
     # pytest: a worker through a 10 s outage of its broker (15 to 35 s each).
     "worker_outage": Check(
         EACH_QUEUE,
@@ -139,7 +162,7 @@ CHECKS: dict[str, Check] = {
         tests=("tests/test_jobs.py::test_a_worker_stopped_by_sigterm_finishes_its_job",),
     ),
     # pytest: five rounds of five prestarts at once, on a fresh database and on one a
-    # revision behind (about 30 s a variant).
+    # revision behind (about 40 s a variant).
     "concurrent_prestart": Check(
         ("async-noauth-none", "sync-auth-none"),
         "the lock is one line of alembic/env.py, the same in every variant; the test's own"
