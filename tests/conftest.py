@@ -58,7 +58,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 # The longest work, first: xdist hands out groups and tests in the order they are collected
 # (``--no-loadscope-reorder`` in pyproject.toml), and a long test handed out last would end
 # the run with one worker busy and the others idle (the update tests did: a minute).
-LONGEST_FIRST = ("test_update_database.py", "test_update.py", "test_python.py", "test_variants.py")
+LONGEST_FIRST = ("test_update_database.py", "test_update.py", "test_variants.py")
 
 
 @pytest.hookimpl(trylast=True)
@@ -141,7 +141,7 @@ def rabbitmq() -> str:
 
 # ----------------------------------------------------------------- timing per variant
 
-# Modules whose tests carry a variant (or a Python version) as their parameter id; their
+# Modules whose tests carry a variant as their parameter id; their
 # test functions are the stages, in this order (columns of the table).
 TIMED_MODULES = {
     "test_variants.py": [
@@ -155,7 +155,6 @@ TIMED_MODULES = {
         "worker",
         "guide",
     ],
-    "test_python.py": ["render_python", "interpreter"],
 }
 # xdist's loadgroup appends "@<group>" to node ids.
 _NODEID = re.compile(r"^(?:.*/)?(?P<module>[^/:]+)::test_(?P<stage>[^\[]+)\[(?P<param>[^\]]+)\]")

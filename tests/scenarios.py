@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,14 @@ from typing import Any
 import jinja2
 
 from extensions.context import SaasHelpers, derived_values
-from tests.variants import PACKAGE_NAME, REPO_ROOT, VARIANTS, Variant, load_questions
+from tests.variants import (
+    PACKAGE_NAME,
+    REPO_ROOT,
+    VARIANTS,
+    VARIANTS_BY_ID,
+    Variant,
+    load_questions,
+)
 
 
 @dataclass(frozen=True)
@@ -249,34 +256,66 @@ def lines_of(rendered: str) -> Lines:
     )
 
 
+ENVIRONMENT = jinja2.Environment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, extensions=[SaasHelpers]
+)
+
+
+@cache
+def _template_file(path: Path) -> tuple[Lines, jinja2.Template | None]:
+    """A template file's lines as they stand, and its marked template (a Jinja file's)."""
+    text = path.read_text(encoding="utf-8")
+    compiled = ENVIRONMENT.from_string(marked(text)) if path.suffix == ".jinja" else None
+    return frozenset(enumerate((line.strip() for line in text.splitlines()), 1)), compiled
+
+
+def render_lines(
+    root: Path, context: dict[str, Any], under: str = ""
+) -> dict[str, tuple[str, Lines]]:
+    """For each template file (below `under`) that `context` renders: the path it renders to
+    and the template's lines that come out, each with its text as rendered."""
+    template = root / "template"
+    found: dict[str, tuple[str, Lines]] = {}
+    for path in sorted((template / under).rglob("*")):
+        name = path.relative_to(template).as_posix()
+        if not path.is_file() or "_copier_conf" in name:
+            continue
+        target = ENVIRONMENT.from_string(name.removesuffix(".jinja")).render(context)
+        if any(part == "" for part in target.split("/")):
+            continue
+        lines, compiled = _template_file(path)
+        found[name] = (target, lines if compiled is None else lines_of(compiled.render(context)))
+    return found
+
+
 @cache
 def rendered_lines(root: Path = REPO_ROOT) -> dict[str, dict[str, tuple[str, Lines]]]:
     """For each template file: for each variant that renders it, the path it renders to and
     the template's lines that come out, each with its text as that variant renders it."""
-    environment = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, extensions=[SaasHelpers]
-    )
-    template = root / "template"
-    contexts = {variant.id: context_of(variant) for variant in VARIANTS}
     found: dict[str, dict[str, tuple[str, Lines]]] = {}
-    for path in sorted(template.rglob("*")):
-        name = path.relative_to(template).as_posix()
-        if not path.is_file() or "_copier_conf" in name:
-            continue
-        text = path.read_text(encoding="utf-8")
-        compiled = None
-        if name.endswith(".jinja"):
-            compiled = environment.from_string(marked(text))
-        every_line = frozenset(enumerate((line.strip() for line in text.splitlines()), 1))
-        for variant_id, context in contexts.items():
-            target = environment.from_string(name.removesuffix(".jinja")).render(context)
-            if any(part == "" for part in target.split("/")):
-                continue
-            lines = every_line
-            if compiled is not None:
-                lines = lines_of(compiled.render(context))
-            found.setdefault(name, {})[variant_id] = (target, lines)
+    for variant in VARIANTS:
+        for name, rendered in render_lines(root, context_of(variant)).items():
+            found.setdefault(name, {})[variant.id] = rendered
     return found
+
+
+def sibling(variant: Variant) -> Variant:
+    """A worker variant's worker-less sibling: the variant of the same db_mode and auth."""
+    return VARIANTS_BY_ID[replace(variant, worker="none", celery_broker=None).id]
+
+
+def own_test_files(variant: Variant, root: Path = REPO_ROOT) -> list[str]:
+    """The generated test files of a worker variant that its worker-less sibling lacks or
+    renders differently (the first rule above); every one, for a worker-less variant."""
+    own = render_lines(root, context_of(variant), "tests")
+    theirs = {}
+    if variant.worker != "none":
+        theirs = render_lines(root, context_of(sibling(variant)), "tests")
+    return sorted(
+        target
+        for name, (target, lines) in own.items()
+        if re.fullmatch(r"tests/(.*/)?test_\w+\.py", target) and theirs.get(name) != (target, lines)
+    )
 
 
 def unreached(check: Check, root: Path = REPO_ROOT) -> list[str]:

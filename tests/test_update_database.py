@@ -29,7 +29,7 @@ import pytest
 
 from tests import served, support
 from tests import update_helpers as uh
-from tests.variants import BASE_ANSWERS, PACKAGE_NAME, VARIANTS_PYTHON
+from tests.variants import BASE_ANSWERS, PACKAGE_NAME
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -60,8 +60,8 @@ class Project:
 
     def sync(self) -> None:
         """`uv sync`, and its lock file committed, as a user does."""
-        python = support.find_python(VARIANTS_PYTHON)
-        assert python is not None, f"Python {VARIANTS_PYTHON} is missing"
+        python = support.find_python(BASE_ANSWERS["python_version"])
+        assert python is not None, f"Python {BASE_ANSWERS['python_version']} is missing"
         support.run(["uv", "sync", "--python", python, "--group", "dev"], cwd=self.path)
         uh.commit_all(self.path, "uv.lock")
 

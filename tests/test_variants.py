@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -28,10 +28,16 @@ from typing import Any
 import pytest
 
 from tests import served, support
-from tests.scenarios import CHECKS, deselected
-from tests.variants import PACKAGE_NAME, VARIANTS, VARIANTS_BY_ID, VARIANTS_PYTHON, Variant
+from tests.scenarios import CHECKS, deselected, own_test_files
+from tests.variants import (
+    BASE_ANSWERS,
+    PACKAGE_NAME,
+    PYTHON_VERSIONS,
+    VARIANTS,
+    VARIANTS_BY_ID,
+    Variant,
+)
 
-PYTHON = VARIANTS_PYTHON
 WORKER_TIMEOUT = 60.0  # seconds until an enqueued job must be finished
 BODY_TIMEOUT = 2  # seconds the served API waits for a request's body (REQUEST_BODY_TIMEOUT)
 
@@ -59,11 +65,18 @@ STAGE_VARIANTS = TASK_GUIDE_VARIANTS + sorted(
 )
 
 
+def _on_one_worker(variant: Variant) -> pytest.MarkDecorator:
+    """A variant's xdist group: its own, but one for each interpreter that few variants use
+    (tests/variants.py), whose mypy cache (built cold in ~20 s of CPU) they then share."""
+    shared = variant.python_version != BASE_ANSWERS["python_version"]
+    return pytest.mark.xdist_group(f"python{variant.python_version}" if shared else variant.id)
+
+
 # Every stage is parametrized by variant this way: module scope makes pytest run all stages
 # of one variant before the next (and render it once); the mark keeps them on one worker.
 each_variant = pytest.mark.parametrize(
     "rendered",
-    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in STAGE_VARIANTS],
+    [pytest.param(v, id=v.id, marks=_on_one_worker(v)) for v in STAGE_VARIANTS],
     indirect=True,
     scope="module",
 )
@@ -102,25 +115,26 @@ def services(request: pytest.FixtureRequest, rendered: Rendered) -> dict[str, st
 
 
 @pytest.fixture(scope="module")
-def python_312() -> Path:
-    python = support.find_python(PYTHON)
+def python(rendered: Rendered) -> Path:
+    """The interpreter of the variant's python_version (3.12 for most, tests/variants.py)."""
+    version = rendered.variant.python_version
+    python = support.find_python(version)
     if python is None:
-        pytest.fail(
-            f"Python {PYTHON} not found: looked in $PYENV_ROOT/versions/{PYTHON}.* and with "
-            f"`uv python find {PYTHON}`. Install it (pyenv install {PYTHON}, or "
-            f"uv python install {PYTHON}).",
-            pytrace=False,
+        pytest.skip(
+            f"Python {version} not found: looked in $PYENV_ROOT/versions/{version}.* and with "
+            f"`uv python find {version}`. Install it (pyenv install {version}, or "
+            f"uv python install {version})."
         )
     return python
 
 
 @pytest.fixture(scope="module")
-def environment(project: Path, python_312: Path) -> Path:
+def environment(project: Path, python: Path) -> Path:
     """``uv sync``: the project's own dependencies plus its dev group, in ``project/.venv``.
 
     uv's default (shared) cache makes the 2nd and later variants link instead of download.
     """
-    support.run(["uv", "sync", "--python", python_312, "--group", "dev"], cwd=project)
+    support.run(["uv", "sync", "--python", python, "--group", "dev"], cwd=project)
     return project
 
 
@@ -152,7 +166,23 @@ def test_render(rendered: Rendered) -> None:
     }
     core = sum(count for path, count in lines.items() if path.parent.name == "core")
     assert core * 4 <= sum(lines.values()), f"core/ holds {core} of {sum(lines.values())} lines"
+    _check_python_version(rendered.path, rendered.variant.python_version)
     _check_makefile(rendered)
+
+
+def _check_python_version(project: Path, version: str) -> None:
+    """The project states its python_version wherever a tool reads it, and no other."""
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["requires-python"] == f">={version}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+    assert pyproject["tool"]["mypy"]["python_version"] == version
+    assert (project / ".python-version").read_text(encoding="utf-8").strip() == version
+    # Wherever else the project spells out a Python version (images, CI), it is this one.
+    for path in [project / "Dockerfile", *project.glob(".github/workflows/*.yml")]:
+        text = path.read_text(encoding="utf-8")
+        assert version in text, f"{path.name} does not name Python {version}"
+        for other in set(PYTHON_VERSIONS) - {version}:
+            assert not re.search(rf"\b{re.escape(other)}\b", text), f"{path.name} names {other}"
 
 
 def _check_makefile(rendered: Rendered) -> None:
@@ -183,11 +213,11 @@ def _check_makefile(rendered: Rendered) -> None:
 
 @each_variant
 def test_environment(environment: Path, rendered: Rendered) -> None:
-    """b. ``uv sync`` builds the environment with Python 3.12 (the fixture does the work)."""
+    """b. ``uv sync`` builds the environment with the variant's Python (the fixture does the
+    work): 3.12, or the other python_version choice tests/variants.py gives it."""
+    version = rendered.variant.python_version
     out = uv_run(environment, "python", "-c", "import sys; print(sys.version_info[:2])")
-    assert out.stdout.strip() == str(tuple(int(p) for p in PYTHON.split(".")))
-    pyproject = tomllib.loads((environment / "pyproject.toml").read_text(encoding="utf-8"))
-    assert PYTHON in pyproject["project"]["requires-python"]
+    assert out.stdout.strip() == str(tuple(int(p) for p in version.split(".")))
 
 
 @each_variant
@@ -222,31 +252,9 @@ def test_mypy(environment: Path, rendered: Rendered, mypy_cache_dir: Path) -> No
     uv_run(environment, "mypy", ".", env=support.clean_env({"MYPY_CACHE_DIR": str(mypy_cache_dir)}))
 
 
-@pytest.fixture(scope="session")
-def sibling_of(
-    template_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[Variant], Path]:
-    """A variant's ``worker=none`` sibling, rendered once per xdist worker."""
-    renders: dict[str, Path] = {}
-
-    def render(variant: Variant) -> Path:
-        answers = {**variant.answers, "worker": "none"}
-        answers.pop("celery_broker", None)
-        key = f"{variant.db_mode}-{variant.auth}"
-        if key not in renders:
-            path = tmp_path_factory.mktemp("sibling") / "project"
-            renders[key] = support.render(template_root, path, answers)
-        return renders[key]
-
-    return render
-
-
 @each_variant
 def test_pytest(
-    environment: Path,
-    services: dict[str, str],
-    rendered: Rendered,
-    sibling_of: Callable[[Variant], Path],
+    environment: Path, services: dict[str, str], rendered: Rendered, template_root: Path
 ) -> None:
     """e. The project's own suite passes against real services.
 
@@ -256,7 +264,7 @@ def test_pytest(
     code, pass in the sibling's own run. The outage tests run on the variants that
     tests/scenarios.py names for them.
     """
-    files = _files_of_its_own(rendered.variant, environment, sibling_of)
+    files = _files_of_its_own(rendered.variant, environment, template_root)
     files += [f"--deselect={test}" for test in deselected(rendered.variant)]
     name = support.database_name(rendered.variant.id, "pytest")
     env = support.clean_env({"DATABASE_URL": support.database_url(name)})
@@ -272,21 +280,15 @@ def test_pytest(
         pytest.skip("the project's suite skipped tests:\n" + "\n".join(skipped))
 
 
-def _files_of_its_own(
-    variant: Variant, project: Path, sibling_of: Callable[[Variant], Path]
-) -> list[str]:
-    """The test files of a worker variant that its ``worker=none`` sibling lacks or reads
-    differently; none (the whole suite) for a variant without a worker."""
+def _files_of_its_own(variant: Variant, project: Path, template_root: Path) -> list[str]:
+    """The test files of a worker variant that its ``worker=none`` sibling lacks or renders
+    differently (tests/scenarios.py renders both in-process); none (the whole suite) for a
+    variant without a worker."""
     if variant.worker == "none":
         return []
-    sibling = sibling_of(variant)
-    files = sorted(path.relative_to(project) for path in (project / "tests").rglob("test_*.py"))
-    own = [
-        str(file)
-        for file in files
-        if not (sibling / file).is_file()
-        or (sibling / file).read_bytes() != (project / file).read_bytes()
-    ]
+    own = own_test_files(variant, template_root)
+    rendered = {str(path.relative_to(project)) for path in project.glob("tests/**/test_*.py")}
+    assert set(own) <= rendered, set(own) - rendered
     assert any("test_jobs" in file for file in own), own
     return own
 
@@ -591,7 +593,7 @@ def _round_trip(server: served.Server, auth: bool) -> dict[str, Any]:
 
 each_guide_variant = pytest.mark.parametrize(
     "rendered",
-    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in GUIDE_VARIANTS],
+    [pytest.param(v, id=v.id, marks=_on_one_worker(v)) for v in GUIDE_VARIANTS],
     indirect=True,
     scope="module",
 )
@@ -683,7 +685,7 @@ def _copy_renamed(source: Path, target: Path) -> None:
 
 each_task_guide_variant = pytest.mark.parametrize(
     "rendered",
-    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in TASK_GUIDE_VARIANTS],
+    [pytest.param(v, id=v.id, marks=_on_one_worker(v)) for v in TASK_GUIDE_VARIANTS],
     indirect=True,
     scope="module",
 )
