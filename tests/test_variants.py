@@ -8,6 +8,7 @@ worker, in order. A stage whose prerequisite failed errors at once with the reas
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import json
 import os
@@ -20,6 +21,7 @@ import time
 import tomllib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,14 +31,7 @@ import pytest
 
 from tests import served, support
 from tests.scenarios import CHECKS, deselected, own_test_files
-from tests.variants import (
-    BASE_ANSWERS,
-    PACKAGE_NAME,
-    PYTHON_VERSIONS,
-    VARIANTS,
-    VARIANTS_BY_ID,
-    Variant,
-)
+from tests.variants import PACKAGE_NAME, PYTHON_VERSIONS, VARIANTS, VARIANTS_BY_ID, Variant
 
 WORKER_TIMEOUT = 60.0  # seconds until an enqueued job must be finished
 BODY_TIMEOUT = 2  # seconds the served API waits for a request's body (REQUEST_BODY_TIMEOUT)
@@ -65,18 +60,11 @@ STAGE_VARIANTS = TASK_GUIDE_VARIANTS + sorted(
 )
 
 
-def _on_one_worker(variant: Variant) -> pytest.MarkDecorator:
-    """A variant's xdist group: its own, but one for each interpreter that few variants use
-    (tests/variants.py), whose mypy cache (built cold in ~20 s of CPU) they then share."""
-    shared = variant.python_version != BASE_ANSWERS["python_version"]
-    return pytest.mark.xdist_group(f"python{variant.python_version}" if shared else variant.id)
-
-
 # Every stage is parametrized by variant this way: module scope makes pytest run all stages
 # of one variant before the next (and render it once); the mark keeps them on one worker.
 each_variant = pytest.mark.parametrize(
     "rendered",
-    [pytest.param(v, id=v.id, marks=_on_one_worker(v)) for v in STAGE_VARIANTS],
+    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in STAGE_VARIANTS],
     indirect=True,
     scope="module",
 )
@@ -228,28 +216,41 @@ def test_ruff(environment: Path, rendered: Rendered) -> None:
 
 
 @pytest.fixture(scope="session")
-def mypy_cache_dir(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """One mypy cache per xdist worker, shared by the variants it checks, kept across runs.
+def mypy_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for every xdist worker, kept across runs in pytest's cache
+    (``.pytest_cache``, cleared by ``--cache-clear``), else in the run's temporary folder.
 
-    Measured: a cold ``mypy .`` takes ~9 s, ~1 s once the cache holds fastapi, pydantic
-    and sqlalchemy from another variant (mypy validates every entry by hash, so sharing
-    is safe; one cache per worker means no two mypy processes write the same one).
-    Lives in pytest's cache (``.pytest_cache``, cleared by ``--cache-clear``).
+    Measured: a cold ``mypy .`` costs ~20 s of CPU, 3 to 7 s once the cache holds fastapi,
+    pydantic and sqlalchemy from another variant (mypy validates every entry by hash, so
+    variants may share it; a folder per interpreter version is mypy's own). One cache for
+    the run builds it cold once per interpreter, not once per xdist worker; ``mypy_run``
+    lets one mypy at a time write it.
     """
     cache = getattr(request.config, "cache", None)
     if cache is not None:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        path: Path = cache.mkdir(f"mypy-{worker}")
+        path: Path = cache.mkdir("mypy")
         return path
-    return tmp_path_factory.mktemp("mypy-cache")
+    # Under xdist, each worker's base folder is in the run's own.
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
+    path = shared / "mypy-cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@contextmanager
+def mypy_run(cache: Path) -> Iterator[None]:
+    """Holds the cache's lock: the mypy processes of the xdist workers take turns."""
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @each_variant
-def test_mypy(environment: Path, rendered: Rendered, mypy_cache_dir: Path) -> None:
+def test_mypy(environment: Path, rendered: Rendered, mypy_cache: Path) -> None:
     """d. ``mypy .`` with the project's own configuration is clean."""
-    uv_run(environment, "mypy", ".", env=support.clean_env({"MYPY_CACHE_DIR": str(mypy_cache_dir)}))
+    with mypy_run(mypy_cache):
+        uv_run(environment, "mypy", ".", env=support.clean_env({"MYPY_CACHE_DIR": str(mypy_cache)}))
 
 
 @each_variant
@@ -314,7 +315,9 @@ def test_alembic(environment: Path, services: dict[str, str], rendered: Rendered
 
 
 @each_variant
-def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) -> None:
+def test_serve(
+    environment: Path, services: dict[str, str], rendered: Rendered, mypy_cache: Path
+) -> None:
     """g. Served as in production: the prestart script migrates (and creates the first
     superuser), a real uvicorn started as the Dockerfile starts it answers ``/health``,
     ``/health/ready`` and the docs, with security headers and no server banner (and no
@@ -377,7 +380,7 @@ def test_serve(environment: Path, services: dict[str, str], rendered: Rendered) 
                 assert "round-trip" in str(state.get("result")), state
             token = _superuser_token(server, environment) if variant.auth else None
             if CHECKS["client"].runs_on(variant):
-                _client(server, environment, token or "none")
+                _client(server, environment, token or "none", mypy_cache)
             # Last: the fuzz enqueues jobs of its own (some long) that keep the worker busy.
             if CHECKS["fuzz"].runs_on(variant):
                 _fuzz(server, environment, token)
@@ -520,7 +523,7 @@ def _superuser_token(server: served.Server, project: Path) -> str:
     return str(tokens["access_token"])
 
 
-def _client(server: served.Server, project: Path, token: str) -> None:
+def _client(server: served.Server, project: Path, token: str, mypy_cache: Path) -> None:
     """A typed client generated from the served schema by openapi-python-client, with no
     warning; mypy --strict passes on it and on tests/client_use.py, which then runs against
     the server: every answer parses into the model the schema promises."""
@@ -543,8 +546,10 @@ def _client(server: served.Server, project: Path, token: str) -> None:
     assert "warning" not in (generated.stdout + generated.stderr).lower(), generated.stdout
     use = shutil.copy(support.REPO_ROOT / "tests" / "client_use.py", folder)
     config = support.REPO_ROOT / "tests" / "client_mypy.ini"
-    mypy = [sys.executable, "-m", "mypy", f"--config-file={config}", "--no-incremental"]
-    support.run([*mypy, use, f"{PACKAGE_NAME}_client"], cwd=folder, env=dict(os.environ))
+    mypy = [sys.executable, "-m", "mypy", f"--config-file={config}"]
+    with mypy_run(mypy_cache):
+        cache = f"--cache-dir={mypy_cache / 'client'}"
+        support.run([*mypy, cache, use, f"{PACKAGE_NAME}_client"], cwd=folder, env=dict(os.environ))
     support.run([sys.executable, use, server.base, token], cwd=folder, env=dict(os.environ))
 
 
@@ -593,7 +598,7 @@ def _round_trip(server: served.Server, auth: bool) -> dict[str, Any]:
 
 each_guide_variant = pytest.mark.parametrize(
     "rendered",
-    [pytest.param(v, id=v.id, marks=_on_one_worker(v)) for v in GUIDE_VARIANTS],
+    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in GUIDE_VARIANTS],
     indirect=True,
     scope="module",
 )
@@ -601,7 +606,7 @@ each_guide_variant = pytest.mark.parametrize(
 
 @each_guide_variant
 def test_guide(
-    environment: Path, services: dict[str, str], rendered: Rendered, mypy_cache_dir: Path
+    environment: Path, services: dict[str, str], rendered: Rendered, mypy_cache: Path
 ) -> None:
     """i. The generated README's "Adding a resource", step by step: a `Project` copied from
     the `Item` sample; then the project's checks pass with it."""
@@ -657,7 +662,8 @@ def test_guide(
         uv_run(environment, "alembic", "check", env=env)
     uv_run(environment, "ruff", "check", ".")
     uv_run(environment, "ruff", "format", "--check", ".")
-    uv_run(environment, "mypy", ".", env=support.clean_env({"MYPY_CACHE_DIR": str(mypy_cache_dir)}))
+    with mypy_run(mypy_cache):
+        uv_run(environment, "mypy", ".", env=support.clean_env({"MYPY_CACHE_DIR": str(mypy_cache)}))
     name = support.database_name(rendered.variant.id, "guide_pytest")
     env = support.clean_env({"DATABASE_URL": support.database_url(name)})
     try:
@@ -685,7 +691,7 @@ def _copy_renamed(source: Path, target: Path) -> None:
 
 each_task_guide_variant = pytest.mark.parametrize(
     "rendered",
-    [pytest.param(v, id=v.id, marks=_on_one_worker(v)) for v in TASK_GUIDE_VARIANTS],
+    [pytest.param(v, id=v.id, marks=pytest.mark.xdist_group(v.id)) for v in TASK_GUIDE_VARIANTS],
     indirect=True,
     scope="module",
 )
