@@ -151,9 +151,9 @@ TIMED_MODULES = {
         "mypy",
         "pytest",
         "alembic",
-        "boot",
-        "worker",
+        "serve",
         "guide",
+        "task_guide",
     ],
 }
 # xdist's loadgroup appends "@<group>" to node ids.
