@@ -5,8 +5,9 @@ its own pytest, alembic, and serve (health, docs, headers and, with a worker, a 
 the real worker). Two rules keep the run short without leaving a line unchecked:
 
 - A worker variant's pytest runs only the generated test files that read differently from
-  its worker-less sibling's (a byte comparison of the two renders, ``_files_of_its_own``):
-  the others, the same text on the same code, pass in the sibling's own run.
+  its worker-less sibling's (both renders of ``tests/``, in-process, line by line:
+  ``own_test_files``): the others, the same text on the same code, pass in the sibling's
+  own run.
 - Each expensive check below runs on the variants it names, for the reason it gives, and
   is left out of the others. ``tests/test_scenarios.py`` proves the choice: every line of
   a check's ``files`` that any variant renders is rendered in a variant that runs the check.
