@@ -45,6 +45,8 @@ class Run:
     # The server's CPU time (user and system) per request answered, in microseconds: on a
     # shared machine, a steadier figure than the rate, which moves with what else runs.
     cpu_us: float | None = None
+    # PostgreSQL's CPU time per request (all its processes, those that ended too).
+    postgres_cpu_us: float | None = None
 
     @property
     def errors(self) -> int:
@@ -85,7 +87,8 @@ def run(
     server_pid: int | None = None,
 ) -> Run:
     """wrk on ``url``; with ``post_json_to`` (a scratch folder), POSTs a JSON body instead;
-    with ``server_pid``, also the server's CPU time per request."""
+    with ``server_pid``, also the server's CPU time per request, and PostgreSQL's where its
+    postmaster is found."""
     command = ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}",
                f"-d{seconds:g}s", "--latency", "--timeout", "5s"]  # fmt: skip
     for name, value in (headers or {}).items():
@@ -94,26 +97,44 @@ def run(
         script = post_json_to / "post.lua"
         script.write_text(POST_SCRIPT)
         command += ["-s", str(script)]
+    postmaster = postmaster_pid() if server_pid is not None else None
     cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
+    postgres_before = cpu_seconds(postmaster) if postmaster is not None else 0.0
     result = subprocess.run([*command, url], capture_output=True, text=True, check=True)
     summary = parse(result.stdout)
     if server_pid is not None and summary.requests:
         spent = cpu_seconds(server_pid) - cpu_before
         summary.cpu_us = spent / summary.requests * 1e6
+        if postmaster is not None:
+            spent = cpu_seconds(postmaster) - postgres_before
+            summary.postgres_cpu_us = spent / summary.requests * 1e6
     return summary
 
 
+def postmaster_pid() -> int | None:
+    """The PostgreSQL server on this machine (the oldest ``postgres`` process), if any."""
+    found = subprocess.run(["pgrep", "-o", "-x", "postgres"], capture_output=True, text=True)
+    return int(found.stdout) if found.returncode == 0 else None
+
+
 def cpu_seconds(pid: int) -> float:
-    """The CPU time a process and its children (uvicorn's workers) have used so far, user
-    and system (``/proc/PID/stat``)."""
+    """The CPU time a process and its descendants (uvicorn's workers, PostgreSQL's
+    backends) have used so far, user and system, those that ended included
+    (``/proc/PID/stat``: a process's own, and its children's that it waited for)."""
     total = 0
     for member in process_tree(pid):
-        fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:  # ended since it was listed
+            continue
+        total += sum(int(value) for value in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(pid: int) -> list[int]:
     """``pid`` and its descendants, as they are now."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:  # ended since it was listed
+        return []
     return [pid, *(member for child in children for member in process_tree(int(child)))]
