@@ -241,8 +241,8 @@ README_NEW = (
     "Acme's own set-up: ask #platform for a database, put its URL in `.env` as\n"
     "`DATABASE_URL`, and run the two commands below.\n"
 )
-SETTING_OLD = "DB_POOL_SIZE: int = Field(default=10, ge=1)"
-SETTING_NEW = "DB_POOL_SIZE: int = Field(default=25, ge=1)"
+SETTING_OLD = 'LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"'
+SETTING_NEW = 'LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"'
 # A dependency of the user's own, where `uv add tenacity` puts it: after structlog.
 DEPENDENCY_ANCHOR = re.compile(r'^    "structlog>=[^"]*",\n', re.MULTILINE)
 DEPENDENCY_NEW = '    "tenacity>=9.0",\n'
