@@ -128,7 +128,10 @@ def uvicorn(project: Path, app: list[str], env: Mapping[str, str]) -> Iterator[S
 def install(template: Path, variant_id: str, workdir: Path) -> Path:
     project = workdir / variant_id / "project"
     support.render(template, project, VARIANTS_BY_ID[variant_id].answers)
-    python = support.find_python("3.12") or sys.executable
+    version = VARIANTS_BY_ID[variant_id].python_version
+    python = support.find_python(version)
+    if python is None:
+        raise RuntimeError(f"{variant_id} runs on Python {version}, not found on this machine")
     # Compiled to bytecode up front, as the Dockerfile does (UV_COMPILE_BYTECODE): the first
     # start does not compile what it imports, so the cold start is production's.
     support.run(["uv", "sync", "--no-dev", "--compile-bytecode", "--python", python], cwd=project)
@@ -221,8 +224,10 @@ def measure(
                 "SECRET_KEY": secrets.token_urlsafe(32),
                 "FIRST_SUPERUSER_EMAIL": "admin@example.com",
                 "FIRST_SUPERUSER_PASSWORD": password,
-                # The floods come from one address: measure the app, not the throttle.
+                # The floods come from one address, for one account (a login in flight counts
+                # as a failure until it succeeds): measure the app, not the throttle.
                 "LOGIN_ATTEMPTS_PER_ADDRESS": "1000000/minute",
+                "LOGIN_FAILURES_PER_ACCOUNT": "1000000/minute",
                 "WEB_CONCURRENCY": str(workers),
             }
         )
@@ -278,6 +283,10 @@ def measure(
             off = {"/health": health.rate}
             if variant.auth:
                 me = "/api/v1/users/me"
+                # Each pool opens its connections as the load needs them: a steady run
+                # opens none (with overflow, one per request past the pool).
+                for base in (server.base, floor.base):
+                    wrk.run(base + me, CONCURRENCY, 2, headers)
                 opened = database.sessions()
                 c32 = run(server.base, me)
                 opened = database.sessions() - opened

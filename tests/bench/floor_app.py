@@ -21,7 +21,7 @@ leaves it out (pyproject.toml); it is run by every benchmark.
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
@@ -205,8 +205,9 @@ def async_app() -> FastAPI:
 
 
 def sync_app() -> FastAPI:
-    """The same routes with psycopg's blocking pool: each dependency and route that queries
-    is a plain `def`, run in FastAPI's thread pool, as a sync app does."""
+    """The same routes with psycopg's blocking pool: each route that queries is one plain
+    `def`, run in FastAPI's thread pool, holding its connection only in that thread (a
+    thread waiting for a connection never holds one another thread needs)."""
     pool = ConnectionPool(
         CONNINFO,
         min_size=POOL_SIZE,
@@ -220,19 +221,12 @@ def sync_app() -> FastAPI:
         yield
         pool.close()
 
-    def connection() -> Iterator[Connection[Any]]:
-        with pool.connection() as conn:
-            yield conn
-
-    Conn = Annotated[Connection[Any], Depends(connection)]
-
-    def current(conn: Conn, token: Token) -> dict[str, Any] | None:
+    def current(conn: Connection[Any], token: str | None) -> dict[str, Any] | None:
         if not AUTH:
             return None
         user_id, session_id, generation = claims_of(token)
         return checked(conn.execute(CURRENT, (user_id, session_id)).fetchone(), generation)
 
-    User = Annotated[dict[str, Any] | None, Depends(current)]
     app = FastAPI(lifespan=lifespan)
 
     @app.get("/health")
@@ -240,19 +234,21 @@ def sync_app() -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/api/v1/users/me")
-    async def read_me(user: User) -> UserRead:
-        return UserRead.model_validate(user)
+    def read_me(token: Token) -> UserRead:
+        with pool.connection() as conn:
+            return UserRead.model_validate(current(conn, token))
 
     @app.get("/api/v1/items/")
     def list_items(
-        conn: Conn,
-        user: User,
+        token: Token,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> Page[ItemRead]:
-        values = {"org": user and user["personal_org_id"], "limit": limit, "offset": offset}
-        total = conn.execute(COUNT, values).fetchone()
-        rows = conn.execute(PAGE, values).fetchall()
+        with pool.connection() as conn:
+            user = current(conn, token)
+            values = {"org": user and user["personal_org_id"], "limit": limit, "offset": offset}
+            total = conn.execute(COUNT, values).fetchone()
+            rows = conn.execute(PAGE, values).fetchall()
         return Page(
             items=[ItemRead.model_validate(row) for row in rows],
             total=total["total"] if total else 0,
@@ -261,11 +257,13 @@ def sync_app() -> FastAPI:
         )
 
     @app.post("/api/v1/items/", status_code=201)
-    def create_item(conn: Conn, user: User, data: ItemCreate) -> ItemRead:
+    def create_item(token: Token, data: ItemCreate) -> ItemRead:
         values = {**data.model_dump(), "id": uuid.uuid4()}
-        if user is not None:
-            values |= {"org": user["personal_org_id"], "owner": user["id"]}
-        row = conn.execute(INSERT, values).fetchone()
+        with pool.connection() as conn:
+            user = current(conn, token)
+            if user is not None:
+                values |= {"org": user["personal_org_id"], "owner": user["id"]}
+            row = conn.execute(INSERT, values).fetchone()
         return ItemRead.model_validate(row)
 
     return app
