@@ -21,8 +21,8 @@ leaves it out (pyproject.toml); it is run by every benchmark.
 
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -39,6 +39,12 @@ ALGORITHM = os.environ.get("JWT_ALGORITHM", "HS256")
 CONNINFO = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://", 1)
 POOL_SIZE = int(os.environ.get("DB_POOL_SIZE", "10"))
 AUTH = os.environ.get("FLOOR_AUTH", "1") == "1"
+# Both pools: as many connections as the variant's pool, in autocommit, rows as dicts.
+POOL: dict[str, Any] = {
+    "min_size": POOL_SIZE,
+    "kwargs": {"autocommit": True, "row_factory": dict_row},
+    "open": False,
+}
 
 CURRENT = """
 SELECT u.id, u.email, u.full_name, u.role, u.is_active, u.is_verified, u.created_at,
@@ -138,13 +144,38 @@ def checked(row: dict[str, Any] | None, generation: int) -> dict[str, Any]:
     return row
 
 
-def async_app() -> FastAPI:
-    pool = AsyncConnectionPool(
-        CONNINFO,
-        min_size=POOL_SIZE,
-        kwargs={"autocommit": True, "row_factory": dict_row},
-        open=False,
+def page(
+    rows: list[dict[str, Any]], total: dict[str, Any] | None, offset: int, limit: int
+) -> Page[ItemRead]:
+    return Page(
+        items=[ItemRead.model_validate(row) for row in rows],
+        total=total["total"] if total else 0,
+        offset=offset,
+        limit=limit,
     )
+
+
+def new_item(data: ItemCreate, user: dict[str, Any] | None) -> dict[str, Any]:
+    """The values of a new item's row: in the caller's personal organization, with auth."""
+    values = {**data.model_dump(), "id": uuid.uuid4()}
+    if user is not None:
+        values |= {"org": user["personal_org_id"], "owner": user["id"]}
+    return values
+
+
+def new_app(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> FastAPI:
+    """An app with bare FastAPI's `/health`, as the variants' start is timed on it."""
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def async_app() -> FastAPI:
+    pool = AsyncConnectionPool(CONNINFO, **POOL)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -166,11 +197,7 @@ def async_app() -> FastAPI:
         return checked(await cursor.fetchone(), generation)
 
     User = Annotated[dict[str, Any] | None, Depends(current)]
-    app = FastAPI(lifespan=lifespan)
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    app = new_app(lifespan)
 
     @app.get("/api/v1/users/me")
     async def read_me(user: User) -> UserRead:
@@ -186,18 +213,11 @@ def async_app() -> FastAPI:
         values = {"org": user and user["personal_org_id"], "limit": limit, "offset": offset}
         total = await (await conn.execute(COUNT, values)).fetchone()
         rows = await (await conn.execute(PAGE, values)).fetchall()
-        return Page(
-            items=[ItemRead.model_validate(row) for row in rows],
-            total=total["total"] if total else 0,
-            offset=offset,
-            limit=limit,
-        )
+        return page(rows, total, offset, limit)
 
     @app.post("/api/v1/items/", status_code=201)
     async def create_item(conn: Conn, user: User, data: ItemCreate) -> ItemRead:
-        values = {**data.model_dump(), "id": uuid.uuid4()}
-        if user is not None:
-            values |= {"org": user["personal_org_id"], "owner": user["id"]}
+        values = new_item(data, user)
         row = await (await conn.execute(INSERT, values)).fetchone()
         return ItemRead.model_validate(row)
 
@@ -208,12 +228,7 @@ def sync_app() -> FastAPI:
     """The same routes with psycopg's blocking pool: each route that queries is one plain
     `def`, run in FastAPI's thread pool, holding its connection only in that thread (a
     thread waiting for a connection never holds one another thread needs)."""
-    pool = ConnectionPool(
-        CONNINFO,
-        min_size=POOL_SIZE,
-        kwargs={"autocommit": True, "row_factory": dict_row},
-        open=False,
-    )
+    pool = ConnectionPool(CONNINFO, **POOL)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -227,11 +242,7 @@ def sync_app() -> FastAPI:
         user_id, session_id, generation = claims_of(token)
         return checked(conn.execute(CURRENT, (user_id, session_id)).fetchone(), generation)
 
-    app = FastAPI(lifespan=lifespan)
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    app = new_app(lifespan)
 
     @app.get("/api/v1/users/me")
     def read_me(token: Token) -> UserRead:
@@ -249,20 +260,12 @@ def sync_app() -> FastAPI:
             values = {"org": user and user["personal_org_id"], "limit": limit, "offset": offset}
             total = conn.execute(COUNT, values).fetchone()
             rows = conn.execute(PAGE, values).fetchall()
-        return Page(
-            items=[ItemRead.model_validate(row) for row in rows],
-            total=total["total"] if total else 0,
-            offset=offset,
-            limit=limit,
-        )
+        return page(rows, total, offset, limit)
 
     @app.post("/api/v1/items/", status_code=201)
     def create_item(token: Token, data: ItemCreate) -> ItemRead:
-        values = {**data.model_dump(), "id": uuid.uuid4()}
         with pool.connection() as conn:
-            user = current(conn, token)
-            if user is not None:
-                values |= {"org": user["personal_org_id"], "owner": user["id"]}
+            values = new_item(data, current(conn, token))
             row = conn.execute(INSERT, values).fetchone()
         return ItemRead.model_validate(row)
 
