@@ -28,7 +28,6 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.security import OAuth2PasswordBearer
-from jose import JWTError, jwt
 from psycopg import AsyncConnection, Connection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -39,6 +38,8 @@ ALGORITHM = os.environ.get("JWT_ALGORITHM", "HS256")
 CONNINFO = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://", 1)
 POOL_SIZE = int(os.environ.get("DB_POOL_SIZE", "10"))
 AUTH = os.environ.get("FLOOR_AUTH", "1") == "1"
+if AUTH:  # python-jose is installed with auth only
+    from jose import JWTError, jwt
 # Both pools: as many connections as the variant's pool, in autocommit, rows as dicts.
 POOL: dict[str, Any] = {
     "min_size": POOL_SIZE,
