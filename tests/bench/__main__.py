@@ -277,8 +277,9 @@ def measure(
                         raise RuntimeError(f"the floor answers {path} otherwise: {theirs}")
 
             def run(base: str, path: str, connections: int = CONCURRENCY) -> wrk.Run:
-                return wrk.run(base + path, connections, seconds, headers, server_pid=server.pid
-                               if base == server.base else floor.pid)  # fmt: skip
+                pid = server.pid if base == server.base else floor.pid
+                return wrk.run(base + path, connections, seconds, headers, server_pid=pid,
+                               postgres_pid=database.postmaster)  # fmt: skip
 
             off = {"/health": health.rate}
             if variant.auth:
@@ -315,7 +316,8 @@ def measure(
                     factor <= ITEMS_FACTOR)  # fmt: skip
             off[page] = items.rate
             created = wrk.run(server.base + "/api/v1/items/", 64, seconds, headers,
-                              post_json_to=project.parent, server_pid=server.pid)  # fmt: skip
+                              post_json_to=project.parent, server_pid=server.pid,
+                              postgres_pid=database.postmaster)  # fmt: skip
             rows = database.count("items") - 20
             # wrk counts the answers it read before its time was up; the requests still in
             # flight then (at most one per connection) may have made their rows too.
@@ -324,7 +326,8 @@ def measure(
                     "every 201 is a row, 0 errors",
                     created.errors == 0 and accepted <= rows <= accepted + 64)  # fmt: skip
             lowest = wrk.run(floor.base + "/api/v1/items/", 64, seconds, headers,
-                             post_json_to=project.parent, server_pid=floor.pid)  # fmt: skip
+                             post_json_to=project.parent, server_pid=floor.pid,
+                             postgres_pid=database.postmaster)  # fmt: skip
             text, factor, _ = against(created, lowest)
             out.add("  its floor", describe(lowest))
             out.add("  POST /api/v1/items/ against its floor", text, f"<= {ITEMS_FACTOR:g}x",
@@ -371,8 +374,9 @@ def measure(
 
 
 class Database:
-    """What the benchmark reads of the measured database: its rows, and how many
-    connections PostgreSQL has opened to it (`pg_stat_database.sessions`), through one
+    """What the benchmark reads of the measured database: its rows, how many connections
+    PostgreSQL has opened to it (`pg_stat_database.sessions`), and the server's process
+    (`postmaster`: the parent of this connection's backend, on this machine), through one
     connection of its own, opened first."""
 
     def __init__(self, url: str) -> None:
@@ -380,6 +384,10 @@ class Database:
             url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True
         )
         self.name = url.rsplit("/", 1)[1]
+        row = self.connection.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        stat = Path(f"/proc/{row[0]}/stat").read_text().rpartition(")")[2].split()
+        self.postmaster = int(stat[1])
 
     def count(self, table: str) -> int:
         row = self.connection.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608

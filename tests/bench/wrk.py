@@ -85,10 +85,11 @@ def run(
     *,
     post_json_to: Path | None = None,
     server_pid: int | None = None,
+    postgres_pid: int | None = None,
 ) -> Run:
     """wrk on ``url``; with ``post_json_to`` (a scratch folder), POSTs a JSON body instead;
-    with ``server_pid``, also the server's CPU time per request, and PostgreSQL's where its
-    postmaster is found."""
+    with ``server_pid``, also the server's CPU time per request; with ``postgres_pid`` (the
+    postmaster's), PostgreSQL's."""
     command = ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}",
                f"-d{seconds:g}s", "--latency", "--timeout", "5s"]  # fmt: skip
     for name, value in (headers or {}).items():
@@ -97,24 +98,17 @@ def run(
         script = post_json_to / "post.lua"
         script.write_text(POST_SCRIPT)
         command += ["-s", str(script)]
-    postmaster = postmaster_pid() if server_pid is not None else None
     cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
-    postgres_before = cpu_seconds(postmaster) if postmaster is not None else 0.0
+    postgres_before = cpu_seconds(postgres_pid) if postgres_pid is not None else 0.0
     result = subprocess.run([*command, url], capture_output=True, text=True, check=True)
     summary = parse(result.stdout)
     if server_pid is not None and summary.requests:
         spent = cpu_seconds(server_pid) - cpu_before
         summary.cpu_us = spent / summary.requests * 1e6
-        if postmaster is not None:
-            spent = cpu_seconds(postmaster) - postgres_before
+        if postgres_pid is not None:
+            spent = cpu_seconds(postgres_pid) - postgres_before
             summary.postgres_cpu_us = spent / summary.requests * 1e6
     return summary
-
-
-def postmaster_pid() -> int | None:
-    """The PostgreSQL server on this machine (the oldest ``postgres`` process), if any."""
-    found = subprocess.run(["pgrep", "-o", "-x", "postgres"], capture_output=True, text=True)
-    return int(found.stdout) if found.returncode == 0 else None
 
 
 def cpu_seconds(pid: int) -> float:
